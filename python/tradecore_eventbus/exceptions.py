@@ -1,0 +1,141 @@
+"""The exception hierarchy of tradecore-eventbus.
+
+Every error the library raises is an :class:`EventBusError`. Each one says whether trying
+again may help (``retriable``) and, when Kafka or librdkafka reported it, keeps the error
+code (``code``, ``code_name``). Where a builtin fits, it is mixed in, so existing
+``except TimeoutError`` / ``except ValueError`` code keeps working.
+
+The Rust core raises these classes directly (``rust/py/errors.rs`` maps its error enum here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EventBusError(Exception):
+    """Root of every error raised by tradecore-eventbus."""
+
+    retriable: bool = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retriable: bool | None = None,
+        code: int | None = None,
+        code_name: str | None = None,
+        fatal: bool = False,
+        possibly_persisted: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        if retriable is not None:
+            self.retriable = retriable
+        #: librdkafka / Kafka protocol error code (negative codes are librdkafka's own).
+        self.code = code
+        #: The code's name, e.g. ``MessageTimedOut``.
+        self.code_name = code_name
+        #: The client can no longer be used (librdkafka reported a fatal error).
+        self.fatal = fatal
+        #: For a failed delivery: the broker may have written the record anyway, so sending
+        #: it again may duplicate it. ``None`` when it does not apply.
+        self.possibly_persisted = possibly_persisted
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(EventBusError, ValueError):
+    """A setting is invalid; the message names the setting or environment variable."""
+
+
+class InvalidArgumentError(EventBusError, ValueError):
+    """A call got an argument it cannot use."""
+
+
+class ClosedError(EventBusError, RuntimeError):
+    """The bus, producer or consumer was closed."""
+
+
+class EventValidationError(EventBusError, ValueError):
+    """An event failed validation and was not sent."""
+
+    def __init__(self, message: str = "", *, errors: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        #: Pydantic's error list (``ValidationError.errors()``), or per-position errors.
+        self.errors = errors or []
+
+
+class TransportError(EventBusError):
+    """Kafka or librdkafka reported an error."""
+
+
+class KafkaError(TransportError):
+    """A Kafka error without a more specific class (see ``code``)."""
+
+
+class BrokerUnavailableError(TransportError, ConnectionError):
+    """No broker answered, or the partition leader is unavailable."""
+
+    retriable = True
+
+
+class TransportTimeoutError(TransportError, TimeoutError):
+    """An operation or a delivery did not complete within its timeout."""
+
+    retriable = True
+
+
+class QueueFullError(TransportError):
+    """The producer's local queue stayed full: the broker is not keeping up (backpressure)."""
+
+    retriable = True
+
+
+class UnknownTopicError(TransportError):
+    """The topic or partition does not exist (yet)."""
+
+    retriable = True
+
+
+class InvalidTopicError(TransportError, ValueError):
+    """Kafka refuses the topic name."""
+
+
+class BatchDeliveryError(TransportError):
+    """Some records of a batch were not delivered.
+
+    ``results`` has one entry per record, in order: a ``(partition, offset)`` tuple for a
+    delivered record, an exception for a failed one. Records that were delivered must not be
+    sent again.
+    """
+
+    def __init__(self, message: str = "", *, results: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.results: list[tuple[int, int] | EventBusError] = list(results or [])
+
+    @property
+    def failed_indices(self) -> list[int]:
+        return [i for i, r in enumerate(self.results) if isinstance(r, BaseException)]
+
+    @property
+    def delivered_indices(self) -> list[int]:
+        return [i for i, r in enumerate(self.results) if not isinstance(r, BaseException)]
+
+
+__all__ = [
+    "BatchDeliveryError",
+    "BrokerUnavailableError",
+    "ClosedError",
+    "ConfigError",
+    "EventBusError",
+    "EventValidationError",
+    "InvalidArgumentError",
+    "InvalidTopicError",
+    "KafkaError",
+    "QueueFullError",
+    "TransportError",
+    "TransportTimeoutError",
+    "UnknownTopicError",
+]

@@ -1,0 +1,151 @@
+//! Topic administration and the metadata ping.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+use super::context::{BasicContext, ClientHealth};
+use super::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub configs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicCreation {
+    Created,
+    AlreadyExists,
+}
+
+pub struct KafkaAdmin {
+    admin: AdminClient<BasicContext>,
+}
+
+impl KafkaAdmin {
+    pub fn new(bootstrap_servers: &str, client_id: &str, extra: &[(String, String)]) -> Result<Self> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("client.id", client_id);
+        for (k, v) in extra {
+            config.set(k, v);
+        }
+        let admin = AdminClient::from_config_and_context(&config, BasicContext::default())
+            .map_err(|e| Error::from_kafka("create admin client", e))?;
+        Ok(KafkaAdmin { admin })
+    }
+
+    pub fn health(&self) -> &ClientHealth {
+        &self.admin.inner().context().health
+    }
+
+    /// Creates the topics; one that exists already is reported, not an error.
+    pub async fn create_topics(
+        &self,
+        specs: &[TopicSpec],
+        timeout: Duration,
+    ) -> Result<Vec<(String, TopicCreation)>> {
+        for spec in specs {
+            if spec.partitions < 1 || spec.replication_factor < 1 {
+                return Err(Error::InvalidArgument(format!(
+                    "topic {:?} needs at least 1 partition and a replication factor of at least 1",
+                    spec.name
+                )));
+            }
+        }
+        let new_topics: Vec<NewTopic<'_>> = specs
+            .iter()
+            .map(|s| {
+                s.configs.iter().fold(
+                    NewTopic::new(
+                        &s.name,
+                        s.partitions,
+                        TopicReplication::Fixed(s.replication_factor),
+                    ),
+                    |t, (k, v)| t.set(k, v),
+                )
+            })
+            .collect();
+        let opts = AdminOptions::new()
+            .request_timeout(Some(timeout))
+            .operation_timeout(Some(timeout));
+        let started = Instant::now();
+        let fut = self.admin.create_topics(new_topics.iter(), &opts);
+        let results = match tokio::time::timeout(timeout + Duration::from_secs(1), fut).await {
+            Ok(r) => r.map_err(|e| self.explain(Error::from_kafka("create topics", e), started))?,
+            Err(_) => {
+                return Err(self.explain(
+                    Error::Timeout {
+                        operation: "create topics",
+                        detail: String::new(),
+                    },
+                    started,
+                ))
+            }
+        };
+        let mut out = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(name) => out.push((name, TopicCreation::Created)),
+                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    out.push((name, TopicCreation::AlreadyExists))
+                }
+                Err((name, code)) => {
+                    return Err(self.explain(
+                        Error::kafka("create topics", code).with_detail(format!("topic {name:?}")),
+                        started,
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Topics in the cluster with their partition counts. Blocking.
+    pub fn list_topics(&self, timeout: Duration) -> Result<Vec<(String, usize)>> {
+        let started = Instant::now();
+        let metadata = self
+            .admin
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map_err(|e| self.explain(Error::from_kafka("list topics", e), started))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name().to_owned(), t.partitions().len()))
+            .collect())
+    }
+
+    /// A metadata round trip; returns how many brokers answered. Blocking.
+    pub fn ping(&self, timeout: Duration) -> Result<usize> {
+        let started = Instant::now();
+        let metadata = self
+            .admin
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map_err(|e| self.explain(Error::from_kafka("metadata ping", e), started))?;
+        Ok(metadata.brokers().len())
+    }
+
+    /// Adds librdkafka's last connection error, which says why a request went unanswered.
+    fn explain(&self, err: Error, since: Instant) -> Error {
+        match self.health().last_error_since(since) {
+            Some(last) => {
+                let base = match &err {
+                    Error::Kafka { detail: Some(d), .. } => format!("{d}; "),
+                    _ => String::new(),
+                };
+                err.with_detail(format!("{base}last client error: {last}"))
+            }
+            None => err,
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! The consumer: a librdkafka group consumer drained without blocking (`drain`) and woken
+//! through librdkafka's queue callback (`wait`), so the caller never parks a thread and a
+//! cancelled wait loses nothing. Offsets are committed only for records marked processed.
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use rdkafka_sys as rdsys;
+use tokio::sync::Notify;
+
+use super::context::ClientHealth;
+use super::error::{Error, Result};
+use super::offsets::OffsetTracker;
+use super::settings::{ConsumerSettings, OffsetReset};
+
+/// How long the rebalance callback may spend looking up where newly assigned partitions start.
+const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A consumed record, owning its bytes.
+#[derive(Debug, Clone)]
+pub struct RecordData {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Milliseconds since the epoch (create or log-append time).
+    pub timestamp_ms: Option<i64>,
+}
+
+impl RecordData {
+    fn from_message(msg: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
+        let headers = msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        RecordData {
+            topic,
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(<[u8]>::to_vec),
+            value: msg.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp_ms: msg.timestamp().to_millis(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    pub received: AtomicU64,
+    pub processed: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub consume_errors: AtomicU64,
+    pub rebalances: AtomicU64,
+}
+
+pub struct ConsumerCtx {
+    pub health: ClientHealth,
+    pub stats: ConsumerStats,
+    commit_enabled: bool,
+    reset: OffsetReset,
+    tracker: Mutex<OffsetTracker>,
+    wake: Arc<Notify>,
+}
+
+impl ConsumerCtx {
+    fn new(settings: &ConsumerSettings, wake: Arc<Notify>) -> Self {
+        ConsumerCtx {
+            health: ClientHealth::default(),
+            stats: ConsumerStats::default(),
+            commit_enabled: settings.commit.enabled,
+            reset: settings.auto_offset_reset,
+            tracker: Mutex::new(OffsetTracker::default()),
+            wake,
+        }
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
+        // The tracker holds plain data; a panic elsewhere cannot leave it half-updated in a
+        // way that matters more than stopping the consumer would.
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Explicit start offsets for newly assigned partitions: the committed offset, else the
+    /// reset policy resolved now. Resolving "latest" here (rather than at the first fetch)
+    /// fixes the starting point before the subscriber reports itself live, so a record
+    /// produced after that is never skipped.
+    fn start_positions(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        assigned: &TopicPartitionList,
+    ) -> TopicPartitionList {
+        let committed = if self.commit_enabled {
+            match consumer.committed_offsets(assigned.clone(), START_LOOKUP_TIMEOUT) {
+                Ok(tpl) => Some(tpl),
+                Err(e) => {
+                    log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup failed, librdkafka will resolve it: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut out = TopicPartitionList::with_capacity(assigned.count());
+        for elem in assigned.elements() {
+            let (topic, partition) = (elem.topic(), elem.partition());
+            let committed_offset = committed
+                .as_ref()
+                .and_then(|c| c.find_partition(topic, partition))
+                .map(|e| e.offset());
+            let start = match (&committed, committed_offset) {
+                (_, Some(Offset::Offset(o))) if o >= 0 => Offset::Offset(o),
+                // The lookup failed: let librdkafka resolve the committed offset itself.
+                (None, _) if self.commit_enabled => Offset::Invalid,
+                _ => match self.reset {
+                    OffsetReset::Earliest => Offset::Beginning,
+                    OffsetReset::Latest => {
+                        match consumer.fetch_watermarks(topic, partition, START_LOOKUP_TIMEOUT) {
+                            Ok((_, high)) => Offset::Offset(high),
+                            Err(_) => Offset::End,
+                        }
+                    }
+                },
+            };
+            if out.add_partition_offset(topic, partition, start).is_err() {
+                out.add_partition(topic, partition);
+            }
+        }
+        out
+    }
+}
+
+impl ClientContext for ConsumerCtx {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.health.record_error(&error, reason);
+        log::warn!(target: "tradecore_eventbus.kafka", "consumer error: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for ConsumerCtx {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let start = self.start_positions(consumer, tpl);
+                let assigned = if cooperative {
+                    consumer.incremental_assign(&start)
+                } else {
+                    consumer.assign(&start)
+                };
+                if let Err(e) = assigned {
+                    log::error!(target: "tradecore_eventbus.kafka", "assigning partitions failed: {e}");
+                }
+                {
+                    let mut tracker = self.tracker();
+                    for elem in start.elements() {
+                        tracker.assign(elem.topic(), elem.partition());
+                    }
+                }
+                self.stats.rebalances.fetch_add(1, Ordering::Release);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                // Commit what was processed on the partitions we lose, before the new owner
+                // reads the committed offsets.
+                let lost = consumer.assignment_lost();
+                let mut commit = TopicPartitionList::new();
+                {
+                    let mut tracker = self.tracker();
+                    for elem in tpl.elements() {
+                        if let Some(next) = tracker.revoke(elem.topic(), elem.partition()) {
+                            let _ = commit.add_partition_offset(
+                                elem.topic(),
+                                elem.partition(),
+                                Offset::Offset(next),
+                            );
+                        }
+                    }
+                }
+                if self.commit_enabled && !lost && commit.count() > 0 {
+                    match consumer.commit(&commit, CommitMode::Sync) {
+                        Ok(()) => {
+                            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                            log::warn!(target: "tradecore_eventbus.kafka", "commit on revoke failed: {e}");
+                        }
+                    }
+                }
+                let unassigned = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = unassigned {
+                    log::error!(target: "tradecore_eventbus.kafka", "unassigning partitions failed: {e}");
+                }
+                self.stats.rebalances.fetch_add(1, Ordering::Release);
+            }
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                log::error!(target: "tradecore_eventbus.kafka", "rebalance error: {code}");
+                self.tracker().take_dirty();
+                if !cooperative {
+                    let _ = consumer.unassign();
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
+            }
+        }
+    }
+}
+
+/// librdkafka's consumer queue, referenced only to read its length: a `poll` that returns
+/// nothing may have served a rebalance or commit event while messages still wait.
+struct QueueRef(NonNull<rdsys::rd_kafka_queue_t>);
+
+// SAFETY: librdkafka queues are thread-safe; we only read the length.
+unsafe impl Send for QueueRef {}
+unsafe impl Sync for QueueRef {}
+
+impl QueueRef {
+    fn len(&self) -> usize {
+        // SAFETY: the pointer stays valid until `drop`.
+        unsafe { rdsys::rd_kafka_queue_length(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for QueueRef {
+    fn drop(&mut self) {
+        // SAFETY: obtained from rd_kafka_queue_get_consumer, released exactly once.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// The librdkafka handle and the queue reference; fields drop in order, the queue first.
+struct Handle {
+    queue: QueueRef,
+    consumer: BaseConsumer<ConsumerCtx>,
+}
+
+pub struct KafkaConsumer {
+    handle: RwLock<Option<Arc<Handle>>>,
+    ctx: Arc<ConsumerCtx>,
+    wake: Arc<Notify>,
+    stash: Mutex<VecDeque<RecordData>>,
+    closed: AtomicBool,
+    commit_batch_size: usize,
+    commit_enabled: bool,
+    max_poll_records: usize,
+}
+
+impl KafkaConsumer {
+    pub fn new(settings: &ConsumerSettings) -> Result<Arc<Self>> {
+        let config = settings.client_config()?;
+        let wake = Arc::new(Notify::new());
+        let ctx = ConsumerCtx::new(settings, wake.clone());
+        let mut consumer = BaseConsumer::from_config_and_context(&config, ctx)
+            .map_err(|e| Error::from_kafka("create consumer", e))?;
+        {
+            let wake = wake.clone();
+            consumer.set_nonempty_callback(move || wake.notify_one());
+        }
+        // SAFETY: the client pointer is valid; the returned reference is owned by QueueRef.
+        let queue = NonNull::new(unsafe {
+            rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr())
+        })
+        .map(QueueRef)
+        .ok_or_else(|| Error::Config("librdkafka gave no consumer queue".into()))?;
+        let ctx = consumer.context().clone();
+        Ok(Arc::new(KafkaConsumer {
+            handle: RwLock::new(Some(Arc::new(Handle { queue, consumer }))),
+            ctx,
+            wake,
+            stash: Mutex::new(VecDeque::new()),
+            closed: AtomicBool::new(false),
+            commit_batch_size: settings.commit.batch_size.max(1),
+            commit_enabled: settings.commit.enabled,
+            max_poll_records: settings.max_poll_records,
+        }))
+    }
+
+    fn handle(&self) -> Result<Arc<Handle>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("consumer"));
+        }
+        self.handle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(Error::Closed("consumer"))
+    }
+
+    pub fn health(&self) -> &ClientHealth {
+        &self.ctx.health
+    }
+
+    pub fn stats(&self) -> &ConsumerStats {
+        &self.ctx.stats
+    }
+
+    pub fn max_poll_records(&self) -> usize {
+        self.max_poll_records
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn subscribe(&self, topics: &[&str]) -> Result<()> {
+        if topics.is_empty() {
+            return Err(Error::InvalidArgument("subscribe needs at least one topic".into()));
+        }
+        self.handle()?
+            .consumer
+            .subscribe(topics)
+            .map_err(|e| Error::from_kafka("subscribe", e))
+    }
+
+    /// Returns up to `max` records that are already here, without waiting. Serves rebalance
+    /// and commit events on the way.
+    pub fn drain(&self, max: usize) -> Result<Vec<RecordData>> {
+        let max = max.clamp(1, self.max_poll_records);
+        let mut out: Vec<RecordData> = {
+            let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+            let n = stash.len().min(max);
+            stash.drain(..n).collect()
+        };
+        if out.len() < max {
+            let handle = self.handle()?;
+            self.poll_into(&handle, &mut out, max)?;
+        }
+        Ok(out)
+    }
+
+    fn poll_into(&self, handle: &Handle, out: &mut Vec<RecordData>, max: usize) -> Result<()> {
+        let first_new = out.len();
+        let mut topic: Option<Arc<str>> = None;
+        let mut fatal = None;
+        while out.len() < max {
+            match handle.consumer.poll(Duration::ZERO) {
+                Some(Ok(msg)) => {
+                    let t = match &topic {
+                        Some(t) if &**t == msg.topic() => t.clone(),
+                        _ => {
+                            let t: Arc<str> = Arc::from(msg.topic());
+                            topic = Some(t.clone());
+                            t
+                        }
+                    };
+                    out.push(RecordData::from_message(&msg, t));
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => {
+                    let err = Error::from_kafka("consume", e);
+                    self.ctx.stats.consume_errors.fetch_add(1, Ordering::Relaxed);
+                    if matches!(err, Error::Kafka { fatal: true, .. }) {
+                        fatal = Some(err);
+                        break;
+                    }
+                    // Not fatal (unknown topic while it is being created, a broker that went
+                    // away): librdkafka recovers by itself; keep the record of it for health.
+                    log::warn!(target: "tradecore_eventbus.kafka", "{err}");
+                }
+                None => {
+                    if handle.queue.len() == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        let new = &out[first_new..];
+        if !new.is_empty() {
+            self.ctx
+                .stats
+                .received
+                .fetch_add(new.len() as u64, Ordering::Relaxed);
+            if self.commit_enabled {
+                let mut tracker = self.ctx.tracker();
+                for r in new {
+                    tracker.delivered(&r.topic, r.partition, r.offset);
+                }
+            }
+        }
+        match fatal {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until librdkafka has something for us (records or events), the consumer is
+    /// closed, or `timeout` passes. Returns whether it was woken. Cancel-safe.
+    pub async fn wait(&self, timeout: Duration) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        if !self.stash.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            return true;
+        }
+        tokio::select! {
+            _ = self.wake.notified() => true,
+            _ = tokio::time::sleep(timeout) => false,
+        }
+    }
+
+    /// Waits until the group has given this consumer its partitions (possibly none) and
+    /// their start offsets are fixed. Records arriving meanwhile are kept for `drain`.
+    pub async fn wait_assigned(&self, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            {
+                let handle = self.handle()?;
+                let mut fetched = Vec::new();
+                self.poll_into(&handle, &mut fetched, usize::MAX)?;
+                if !fetched.is_empty() {
+                    self.stash
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(fetched);
+                }
+            }
+            if self.ctx.stats.rebalances.load(Ordering::Acquire) > 0 {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let detail = match self.health().last_error_since(started) {
+                    Some(e) => format!("no partition assignment within {timeout:?}; last client error: {e}"),
+                    None => format!("no partition assignment within {timeout:?}"),
+                };
+                return Err(Error::Timeout {
+                    operation: "joining the consumer group",
+                    detail,
+                });
+            }
+            let step = (deadline - now).min(Duration::from_millis(100));
+            tokio::select! {
+                _ = self.wake.notified() => {},
+                _ = tokio::time::sleep(step) => {},
+            }
+        }
+    }
+
+    /// Marks records processed. Their offsets become committable once every earlier record of
+    /// the same partition is processed too; a commit is requested every
+    /// `commit_batch_size` marks (librdkafka also commits on its interval, on revoke and on
+    /// close). Returns how many marks counted.
+    pub fn mark_processed<'a>(
+        &self,
+        records: impl IntoIterator<Item = (&'a str, i32, i64)>,
+    ) -> Result<usize> {
+        if !self.commit_enabled {
+            return Ok(0);
+        }
+        let handle = self.handle()?;
+        let (known, dirty, commit_now) = {
+            let mut tracker = self.ctx.tracker();
+            let known = tracker.processed(records);
+            let dirty = tracker.take_dirty();
+            let commit_now = tracker.marked_since_commit() >= self.commit_batch_size;
+            if commit_now {
+                tracker.reset_marked_since_commit();
+            }
+            (known, dirty, commit_now)
+        };
+        self.ctx
+            .stats
+            .processed
+            .fetch_add(known as u64, Ordering::Relaxed);
+        if !dirty.is_empty() {
+            let mut tpl = TopicPartitionList::with_capacity(dirty.len());
+            for (topic, partition, next) in &dirty {
+                let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+            }
+            if let Err(e) = handle.consumer.store_offsets(&tpl) {
+                // A partition revoked in between: its new owner starts from the last commit.
+                log::debug!(target: "tradecore_eventbus.kafka", "storing offsets failed: {e}");
+            }
+        }
+        if commit_now {
+            match handle.consumer.commit_consumer_state(CommitMode::Async) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => {
+                    self.ctx
+                        .stats
+                        .commit_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    /// Commits every processed offset now and waits for the broker's answer.
+    pub fn commit_sync(&self) -> Result<()> {
+        if !self.commit_enabled {
+            return Ok(());
+        }
+        let handle = self.handle()?;
+        let offsets = self.ctx.tracker().committable();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+        for (topic, partition, next) in &offsets {
+            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        match handle.consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                self.ctx.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.ctx.tracker().reset_marked_since_commit();
+                Ok(())
+            }
+            Err(e) => {
+                self.ctx
+                    .stats
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(Error::from_kafka("commit", e))
+            }
+        }
+    }
+
+    fn partition_list(&self, partitions: Option<&[(String, i32)]>) -> Result<TopicPartitionList> {
+        let handle = self.handle()?;
+        match partitions {
+            Some(list) => {
+                let mut tpl = TopicPartitionList::with_capacity(list.len());
+                for (topic, partition) in list {
+                    tpl.add_partition(topic, *partition);
+                }
+                Ok(tpl)
+            }
+            None => handle
+                .consumer
+                .assignment()
+                .map_err(|e| Error::from_kafka("assignment", e)),
+        }
+    }
+
+    /// Stops fetching from the given partitions (all assigned ones by default).
+    pub fn pause(&self, partitions: Option<&[(String, i32)]>) -> Result<()> {
+        let tpl = self.partition_list(partitions)?;
+        self.handle()?
+            .consumer
+            .pause(&tpl)
+            .map_err(|e| Error::from_kafka("pause", e))
+    }
+
+    pub fn resume(&self, partitions: Option<&[(String, i32)]>) -> Result<()> {
+        let tpl = self.partition_list(partitions)?;
+        self.handle()?
+            .consumer
+            .resume(&tpl)
+            .map_err(|e| Error::from_kafka("resume", e))
+    }
+
+    pub fn assignment(&self) -> Result<Vec<(String, i32)>> {
+        let tpl = self.partition_list(None)?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect())
+    }
+
+    /// Commits what was processed, leaves the group and releases the client. Blocking;
+    /// idempotent. Records handed out but not marked processed will be delivered again to
+    /// the partitions' next owner.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+        let handle = self
+            .handle
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(handle) = handle else {
+            return Ok(());
+        };
+        let committed = if self.commit_enabled {
+            let offsets = self.ctx.tracker().committable();
+            if offsets.is_empty() {
+                Ok(())
+            } else {
+                let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+                for (topic, partition, next) in &offsets {
+                    let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+                }
+                handle
+                    .consumer
+                    .commit(&tpl, CommitMode::Sync)
+                    .map_err(|e| Error::from_kafka("commit on close", e))
+            }
+        } else {
+            Ok(())
+        };
+        // Dropping the last reference closes the consumer: librdkafka revokes the partitions
+        // (our rebalance callback commits), leaves the group and destroys the client. A
+        // concurrent `drain` still holding the handle finishes first.
+        drop(handle);
+        self.stash.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        committed
+    }
+}

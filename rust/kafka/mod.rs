@@ -1,0 +1,13 @@
+//! The Kafka transport in plain Rust (no Python types): used by the bindings in `crate::py`,
+//! by `cargo test` against librdkafka's mock cluster, and by the Rust benchmarks.
+
+pub mod admin;
+pub mod consumer;
+pub mod context;
+pub mod delivery;
+pub mod error;
+pub mod offsets;
+pub mod producer;
+pub mod settings;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,26 @@
+//! tradecore-eventbus core: the Kafka transport (producer, consumer, admin) behind the
+//! Python `EventBus`. `kafka` is plain Rust; `py` holds the bindings.
+
+pub mod kafka;
+mod py;
+mod runtime;
+
+use pyo3::prelude::*;
+
+/// librdkafka's version string, as linked into this module.
+#[pyfunction]
+fn librdkafka_version() -> String {
+    rdkafka::util::get_rdkafka_version().1
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust and librdkafka log records go to Python's `logging` (warnings and above).
+    let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?
+        .filter(log::LevelFilter::Warn)
+        .install();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(librdkafka_version, m)?)?;
+    py::register(m)?;
+    Ok(())
+}

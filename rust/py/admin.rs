@@ -1,0 +1,94 @@
+//! `Admin`: topic creation, listing and the metadata ping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::convert::{extra_config, seconds};
+use crate::kafka::admin::{KafkaAdmin, TopicCreation, TopicSpec};
+use crate::runtime::spawn_blocking;
+
+#[pyclass(name = "Admin", module = "tradecore_eventbus._core", frozen)]
+pub struct PyAdmin {
+    inner: Arc<KafkaAdmin>,
+}
+
+#[pymethods]
+impl PyAdmin {
+    #[new]
+    #[pyo3(signature = (bootstrap_servers, *, client_id = "tradecore-admin".to_string(), config = None))]
+    fn new(
+        bootstrap_servers: String,
+        client_id: String,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let extra = extra_config(config)?;
+        Ok(PyAdmin {
+            inner: Arc::new(KafkaAdmin::new(&bootstrap_servers, &client_id, &extra)?),
+        })
+    }
+
+    /// Creates topics given as (name, partitions, replication_factor, configs) tuples.
+    /// Resolves to {name: "created" | "exists"}.
+    #[pyo3(signature = (topics, timeout = 30.0))]
+    fn create_topics<'py>(
+        &self,
+        py: Python<'py>,
+        topics: Vec<(String, i32, i32, Option<HashMap<String, String>>)>,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let specs: Vec<TopicSpec> = topics
+            .into_iter()
+            .map(|(name, partitions, replication_factor, configs)| {
+                let mut configs: Vec<(String, String)> =
+                    configs.unwrap_or_default().into_iter().collect();
+                configs.sort();
+                TopicSpec {
+                    name,
+                    partitions,
+                    replication_factor,
+                    configs,
+                }
+            })
+            .collect();
+        let admin = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let results = admin.create_topics(&specs, timeout).await?;
+            Ok(results
+                .into_iter()
+                .map(|(name, how)| {
+                    let how = match how {
+                        TopicCreation::Created => "created",
+                        TopicCreation::AlreadyExists => "exists",
+                    };
+                    (name, how)
+                })
+                .collect::<HashMap<String, &'static str>>())
+        })
+    }
+
+    /// Resolves to {topic: partition count}.
+    #[pyo3(signature = (timeout = 10.0))]
+    fn list_topics<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let admin = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let topics = spawn_blocking(move || admin.list_topics(timeout)).await?;
+            Ok(topics.into_iter().collect::<HashMap<String, usize>>())
+        })
+    }
+
+    /// A metadata round trip; resolves to the number of brokers, or raises
+    /// (BrokerUnavailableError / TransportTimeoutError) within `timeout` seconds.
+    #[pyo3(signature = (timeout = 5.0))]
+    fn ping<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let admin = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            Ok(spawn_blocking(move || admin.ping(timeout)).await?)
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! `Consumer`: `take()` returns what is already here without waiting (and without the GIL
+//! while librdkafka is polled); `wait()` is the only awaitable, so cancelling it never loses
+//! a record. `tradecore_eventbus.transport.KafkaConsumer.poll_batch` combines the two.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::convert::{extra_config, seconds};
+use super::record::PyRecord;
+use crate::kafka::consumer::KafkaConsumer;
+use crate::kafka::settings::{CommitSettings, ConsumerSettings, OffsetReset};
+use crate::runtime::spawn_blocking;
+
+#[pyclass(name = "Consumer", module = "tradecore_eventbus._core", frozen)]
+pub struct PyConsumer {
+    inner: Arc<KafkaConsumer>,
+}
+
+#[pymethods]
+impl PyConsumer {
+    #[new]
+    #[pyo3(signature = (
+        bootstrap_servers,
+        group_id,
+        *,
+        client_id = "tradecore".to_string(),
+        auto_offset_reset = "earliest".to_string(),
+        enable_commit = true,
+        commit_batch_size = 100,
+        commit_interval_ms = 5000,
+        session_timeout_ms = 45000,
+        heartbeat_interval_ms = 3000,
+        max_poll_records = 500,
+        partition_assignment_strategy = "cooperative-sticky".to_string(),
+        config = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        bootstrap_servers: String,
+        group_id: String,
+        client_id: String,
+        auto_offset_reset: String,
+        enable_commit: bool,
+        commit_batch_size: usize,
+        commit_interval_ms: u32,
+        session_timeout_ms: u32,
+        heartbeat_interval_ms: u32,
+        max_poll_records: usize,
+        partition_assignment_strategy: String,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let settings = ConsumerSettings {
+            bootstrap_servers,
+            group_id,
+            client_id,
+            auto_offset_reset: OffsetReset::parse(&auto_offset_reset)?,
+            commit: CommitSettings {
+                enabled: enable_commit,
+                batch_size: commit_batch_size,
+                interval_ms: commit_interval_ms,
+            },
+            session_timeout_ms,
+            heartbeat_interval_ms,
+            max_poll_records,
+            partition_assignment_strategy,
+            extra: extra_config(config)?,
+        };
+        Ok(PyConsumer {
+            inner: KafkaConsumer::new(&settings)?,
+        })
+    }
+
+    fn subscribe(&self, topics: Vec<String>) -> PyResult<()> {
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        Ok(self.inner.subscribe(&refs)?)
+    }
+
+    /// Resolves once the group assigned this consumer its partitions (possibly none) and
+    /// their start offsets are fixed; raises TransportTimeoutError after `timeout` seconds.
+    fn wait_assigned<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let consumer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            consumer.wait_assigned(timeout).await?;
+            Ok(())
+        })
+    }
+
+    /// Up to `max_records` records that have already arrived (empty list if none).
+    /// Never waits for the network.
+    #[pyo3(signature = (max_records = None))]
+    fn take<'py>(&self, py: Python<'py>, max_records: Option<usize>) -> PyResult<Vec<PyRecord>> {
+        let max = max_records.unwrap_or(self.inner.max_poll_records());
+        let consumer = self.inner.clone();
+        let data = py.detach(move || consumer.drain(max))?;
+        let mut out = Vec::with_capacity(data.len());
+        let mut topic: Option<(std::sync::Arc<str>, Bound<'py, PyString>)> = None;
+        for record in data {
+            let py_topic = match &topic {
+                Some((name, s)) if Arc::ptr_eq(name, &record.topic) || **name == *record.topic => {
+                    s.clone()
+                }
+                _ => {
+                    let s = PyString::new(py, &record.topic);
+                    topic = Some((record.topic.clone(), s.clone()));
+                    s
+                }
+            };
+            out.push(PyRecord::from_data(py, record, &py_topic));
+        }
+        Ok(out)
+    }
+
+    /// Resolves to True when records or events may be waiting (call `take`), False after
+    /// `timeout` seconds or when closed. Cancel-safe.
+    fn wait<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let consumer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            Ok(consumer.wait(timeout).await)
+        })
+    }
+
+    /// Marks records processed (at-least-once): their offsets are committed once every
+    /// earlier record of their partition is processed too. Returns how many counted.
+    fn mark_processed(&self, py: Python<'_>, records: Vec<PyRef<'_, PyRecord>>) -> PyResult<usize> {
+        let mut positions = Vec::with_capacity(records.len());
+        for r in &records {
+            positions.push((r.topic(py).to_str()?, r.partition(), r.offset()));
+        }
+        Ok(self.inner.mark_processed(positions)?)
+    }
+
+    /// Commits the processed offsets now and waits for the broker.
+    fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let consumer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            spawn_blocking(move || consumer.commit_sync()).await?;
+            Ok(())
+        })
+    }
+
+    /// Stops fetching from the given (topic, partition) pairs, or from all assigned ones.
+    #[pyo3(signature = (partitions = None))]
+    fn pause(&self, partitions: Option<Vec<(String, i32)>>) -> PyResult<()> {
+        Ok(self.inner.pause(partitions.as_deref())?)
+    }
+
+    #[pyo3(signature = (partitions = None))]
+    fn resume(&self, partitions: Option<Vec<(String, i32)>>) -> PyResult<()> {
+        Ok(self.inner.resume(partitions.as_deref())?)
+    }
+
+    fn assignment(&self) -> PyResult<Vec<(String, i32)>> {
+        Ok(self.inner.assignment()?)
+    }
+
+    /// Commits what was processed, leaves the group. Idempotent.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let consumer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            spawn_blocking(move || consumer.close()).await?;
+            Ok(())
+        })
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("received", s.received.load(Relaxed))?;
+        d.set_item("processed", s.processed.load(Relaxed))?;
+        d.set_item("commits", s.commits.load(Relaxed))?;
+        d.set_item("commit_failures", s.commit_failures.load(Relaxed))?;
+        d.set_item("consume_errors", s.consume_errors.load(Relaxed))?;
+        d.set_item("rebalances", s.rebalances.load(Relaxed))?;
+        d.set_item("client_errors", self.inner.health().error_count())?;
+        d.set_item("last_error", self.inner.health().last_error())?;
+        d.set_item("closed", self.inner.is_closed())?;
+        Ok(d)
+    }
+}

@@ -1,0 +1,200 @@
+//! `Producer`: sends records and resolves one awaitable per call (one per batch).
+
+use std::sync::Arc;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use rdkafka::message::OwnedHeaders;
+
+use super::convert::{extra_config, headers, optional_bytes, seconds};
+use super::errors::delivery_failure_to_pyerr;
+use crate::kafka::error::{Error, Outcome};
+use crate::kafka::producer::{KafkaProducer, OutRecord};
+use crate::kafka::settings::ProducerSettings;
+use crate::runtime::spawn_blocking;
+
+#[pyclass(name = "Producer", module = "tradecore_eventbus._core", frozen)]
+pub struct PyProducer {
+    inner: Arc<KafkaProducer>,
+}
+
+#[pymethods]
+impl PyProducer {
+    #[new]
+    #[pyo3(signature = (
+        bootstrap_servers,
+        *,
+        client_id = "tradecore".to_string(),
+        acks = "all".to_string(),
+        compression_type = "lz4".to_string(),
+        linger_ms = 10,
+        batch_size = 16384,
+        enable_idempotence = true,
+        delivery_timeout_ms = 30000,
+        config = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        bootstrap_servers: String,
+        client_id: String,
+        acks: String,
+        compression_type: String,
+        linger_ms: u32,
+        batch_size: u32,
+        enable_idempotence: bool,
+        delivery_timeout_ms: u32,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let settings = ProducerSettings {
+            bootstrap_servers,
+            client_id,
+            acks,
+            compression_type,
+            linger_ms,
+            batch_size,
+            enable_idempotence,
+            delivery_timeout_ms,
+            extra: extra_config(config)?,
+        };
+        Ok(PyProducer {
+            inner: KafkaProducer::new(&settings)?,
+        })
+    }
+
+    /// Sends one record; the awaitable resolves to (partition, offset) once the broker
+    /// acknowledged it, or raises a TransportError subclass.
+    #[pyo3(signature = (topic, value, key = None, headers = None, partition = None))]
+    fn send<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        value: &Bound<'py, PyAny>,
+        key: Option<&Bound<'py, PyAny>>,
+        headers: Option<&Bound<'py, PyAny>>,
+        partition: Option<i32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let record = OutRecord {
+            key: match key {
+                Some(k) => optional_bytes(k, "key")?,
+                None => None,
+            },
+            value: optional_bytes(value, "value")?,
+            headers: match headers {
+                Some(h) => self::headers(h)?,
+                None => None,
+            },
+            partition,
+        };
+        let pending = self.inner.enqueue(topic, std::iter::once(record))?;
+        let producer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match producer.finish(pending).await {
+                Ok(deliveries) => Ok((deliveries[0].partition, deliveries[0].offset)),
+                Err(Error::Batch(outcomes)) => match outcomes.first() {
+                    Some(Outcome::Failed(f)) => Err(delivery_failure_to_pyerr(f)),
+                    _ => Err(Error::Batch(outcomes).into()),
+                },
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Sends many records to one topic in one call. `records` holds (key, value) or
+    /// (key, value, headers) tuples. The awaitable resolves once, to the list of
+    /// (partition, offset) in record order, or raises BatchDeliveryError whose `results`
+    /// tell, record by record, what was delivered and what failed.
+    fn send_batch<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        records: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // First pass: take (owned) references to every key and value and build the headers;
+        // second pass: borrow the bytes from those references while librdkafka copies them.
+        let mut objects: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = Vec::new();
+        let mut record_headers: Vec<Option<OwnedHeaders>> = Vec::new();
+        for item in records.try_iter()? {
+            let item = item?;
+            let tuple = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err(
+                    "each record must be a (key, value) or (key, value, headers) tuple",
+                )
+            })?;
+            let n = tuple.len();
+            if n != 2 && n != 3 {
+                return Err(PyTypeError::new_err(format!(
+                    "a record tuple has 2 or 3 items, not {n}"
+                )));
+            }
+            objects.push((tuple.get_item(0)?, tuple.get_item(1)?));
+            record_headers.push(if n == 3 {
+                headers(&tuple.get_item(2)?)?
+            } else {
+                None
+            });
+        }
+        let mut out_records = Vec::with_capacity(objects.len());
+        for ((key, value), hdrs) in objects.iter().zip(record_headers) {
+            out_records.push(OutRecord {
+                key: optional_bytes(key, "key")?,
+                value: optional_bytes(value, "value")?,
+                headers: hdrs,
+                partition: None,
+            });
+        }
+        let pending = self.inner.enqueue(topic, out_records.into_iter())?;
+        let producer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let deliveries = producer.finish(pending).await?;
+            Ok(deliveries
+                .into_iter()
+                .map(|d| (d.partition, d.offset))
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// Waits until every record handed to this producer was answered by the broker.
+    #[pyo3(signature = (timeout = 30.0))]
+    fn flush<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let producer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            spawn_blocking(move || producer.flush(timeout)).await?;
+            Ok(())
+        })
+    }
+
+    /// Refuses new sends and waits for everything in flight. Idempotent.
+    #[pyo3(signature = (timeout = 30.0))]
+    fn close<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let producer = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            spawn_blocking(move || producer.close(timeout)).await?;
+            Ok(())
+        })
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Records not yet answered by the broker.
+    fn in_flight(&self) -> usize {
+        self.inner.in_flight()
+    }
+
+    /// Counters for health reporting.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("delivered", self.inner.delivered_count())?;
+        d.set_item("failed", self.inner.failed_count())?;
+        d.set_item("in_flight", self.inner.in_flight())?;
+        d.set_item("client_errors", self.inner.health().error_count())?;
+        d.set_item("last_error", self.inner.health().last_error())?;
+        d.set_item("closed", self.inner.is_closed())?;
+        Ok(d)
+    }
+}
