@@ -15,10 +15,8 @@ fn librdkafka_version() -> String {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Rust and librdkafka log records go to Python's `logging` (warnings and above).
-    let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?
-        .filter(log::LevelFilter::Warn)
-        .install();
+    // Rust and librdkafka log records go to Python's `logging`, via a forwarder thread.
+    py::logging::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(librdkafka_version, m)?)?;
     py::register(m)?;

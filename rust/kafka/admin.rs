@@ -8,7 +8,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 use super::context::{BasicContext, ClientHealth};
-use super::error::{Error, Result};
+use super::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -26,10 +26,15 @@ pub enum TopicCreation {
 
 pub struct KafkaAdmin {
     admin: AdminClient<BasicContext>,
+    bootstrap_servers: String,
 }
 
 impl KafkaAdmin {
-    pub fn new(bootstrap_servers: &str, client_id: &str, extra: &[(String, String)]) -> Result<Self> {
+    pub fn new(
+        bootstrap_servers: &str,
+        client_id: &str,
+        extra: &[(String, String)],
+    ) -> Result<Self> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", bootstrap_servers)
@@ -39,7 +44,10 @@ impl KafkaAdmin {
         }
         let admin = AdminClient::from_config_and_context(&config, BasicContext::default())
             .map_err(|e| Error::from_kafka("create admin client", e))?;
-        Ok(KafkaAdmin { admin })
+        Ok(KafkaAdmin {
+            admin,
+            bootstrap_servers: bootstrap_servers.to_owned(),
+        })
     }
 
     pub fn health(&self) -> &ClientHealth {
@@ -135,17 +143,29 @@ impl KafkaAdmin {
         Ok(metadata.brokers().len())
     }
 
-    /// Adds librdkafka's last connection error, which says why a request went unanswered.
+    /// Says which brokers were asked and, when librdkafka reported one, why they did not
+    /// answer.
     fn explain(&self, err: Error, since: Instant) -> Error {
-        match self.health().last_error_since(since) {
-            Some(last) => {
-                let base = match &err {
-                    Error::Kafka { detail: Some(d), .. } => format!("{d}; "),
-                    _ => String::new(),
-                };
-                err.with_detail(format!("{base}last client error: {last}"))
-            }
-            None => err,
+        let mut parts = Vec::new();
+        if let Error::Kafka {
+            detail: Some(d), ..
+        } = &err
+        {
+            parts.push(d.clone());
+        }
+        if matches!(
+            err.kind(),
+            ErrorKind::BrokerUnavailable | ErrorKind::Timeout
+        ) {
+            parts.push(format!("bootstrap servers {}", self.bootstrap_servers));
+        }
+        if let Some(last) = self.health().last_error_since(since) {
+            parts.push(format!("recent client errors: {last}"));
+        }
+        if parts.is_empty() {
+            err
+        } else {
+            err.with_detail(parts.join("; "))
         }
     }
 }

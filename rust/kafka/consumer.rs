@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -18,7 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
 use tokio::sync::Notify;
 
-use super::context::ClientHealth;
+use super::context::{observe_error, observe_log, ClientHealth};
 use super::error::{Error, Result};
 use super::offsets::OffsetTracker;
 use super::settings::{ConsumerSettings, OffsetReset};
@@ -148,9 +149,12 @@ impl ConsumerCtx {
 }
 
 impl ClientContext for ConsumerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        observe_log(&self.health, level, fac, log_message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        self.health.record_error(&error, reason);
-        log::warn!(target: "tradecore_eventbus.kafka", "consumer error: {error}: {reason}");
+        observe_error(&self.health, "consumer", &error, reason);
     }
 }
 
@@ -161,7 +165,10 @@ impl ConsumerContext for ConsumerCtx {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let start = self.start_positions(consumer, tpl);
@@ -282,6 +289,7 @@ pub struct KafkaConsumer {
     commit_batch_size: usize,
     commit_enabled: bool,
     max_poll_records: usize,
+    bootstrap_servers: String,
 }
 
 impl KafkaConsumer {
@@ -311,6 +319,7 @@ impl KafkaConsumer {
             commit_batch_size: settings.commit.batch_size.max(1),
             commit_enabled: settings.commit.enabled,
             max_poll_records: settings.max_poll_records,
+            bootstrap_servers: settings.bootstrap_servers.clone(),
         }))
     }
 
@@ -343,7 +352,9 @@ impl KafkaConsumer {
 
     pub fn subscribe(&self, topics: &[&str]) -> Result<()> {
         if topics.is_empty() {
-            return Err(Error::InvalidArgument("subscribe needs at least one topic".into()));
+            return Err(Error::InvalidArgument(
+                "subscribe needs at least one topic".into(),
+            ));
         }
         self.handle()?
             .consumer
@@ -387,14 +398,19 @@ impl KafkaConsumer {
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => {
                     let err = Error::from_kafka("consume", e);
-                    self.ctx.stats.consume_errors.fetch_add(1, Ordering::Relaxed);
+                    self.ctx
+                        .stats
+                        .consume_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     if matches!(err, Error::Kafka { fatal: true, .. }) {
                         fatal = Some(err);
                         break;
                     }
                     // Not fatal (unknown topic while it is being created, a broker that went
                     // away): librdkafka recovers by itself; keep the record of it for health.
-                    log::warn!(target: "tradecore_eventbus.kafka", "{err}");
+                    if self.ctx.health.record(err.to_string()) {
+                        log::warn!(target: "tradecore_eventbus.kafka", "{err}");
+                    }
                 }
                 None => {
                     if handle.queue.len() == 0 {
@@ -428,7 +444,12 @@ impl KafkaConsumer {
         if self.is_closed() {
             return false;
         }
-        if !self.stash.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        if !self
+            .stash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
             return true;
         }
         tokio::select! {
@@ -459,10 +480,13 @@ impl KafkaConsumer {
             }
             let now = Instant::now();
             if now >= deadline {
-                let detail = match self.health().last_error_since(started) {
-                    Some(e) => format!("no partition assignment within {timeout:?}; last client error: {e}"),
-                    None => format!("no partition assignment within {timeout:?}"),
-                };
+                let mut detail = format!(
+                    "no partition assignment within {timeout:?} (bootstrap servers {})",
+                    self.bootstrap_servers
+                );
+                if let Some(e) = self.health().last_error_since(started) {
+                    detail.push_str(&format!("; recent client errors: {e}"));
+                }
                 return Err(Error::Timeout {
                     operation: "joining the consumer group",
                     detail,

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka_sys as rdsys;
 use tokio::sync::Notify;
 
-use super::context::ClientHealth;
+use super::context::{observe_error, observe_log, ClientHealth};
 use super::error::{Delivery, DeliveryFailure, Outcome};
 
 #[derive(Debug)]
@@ -63,7 +64,11 @@ impl BatchTracker {
     pub fn outcomes(&self) -> Vec<Outcome> {
         self.outcomes
             .iter()
-            .map(|o| o.get().cloned().expect("outcome read before the batch completed"))
+            .map(|o| {
+                o.get()
+                    .cloned()
+                    .expect("outcome read before the batch completed")
+            })
             .collect()
     }
 }
@@ -87,9 +92,12 @@ pub struct ProducerCtx {
 }
 
 impl ClientContext for ProducerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        observe_log(&self.health, level, fac, log_message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        self.health.record_error(&error, reason);
-        log::warn!(target: "tradecore_eventbus.kafka", "producer error: {error}: {reason}");
+        observe_error(&self.health, "producer", &error, reason);
     }
 }
 

@@ -353,7 +353,10 @@ mod tests {
         assert!(err.retriable());
         assert_eq!(err.code(), Some(RDKafkaErrorCode::MessageTimedOut as i32));
         let text = err.to_string();
-        assert!(text.starts_with("1 of 2 records were not delivered"), "{text}");
+        assert!(
+            text.starts_with("1 of 2 records were not delivered"),
+            "{text}"
+        );
         assert!(text.contains("MessageTimedOut"), "{text}");
     }
 

@@ -10,4 +10,7 @@ pub mod offsets;
 pub mod producer;
 pub mod settings;
 
+#[cfg(test)]
+mod mock_tests;
+
 pub use error::{Error, ErrorKind, Result};

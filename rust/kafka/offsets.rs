@@ -180,12 +180,19 @@ mod tests {
             p.delivered(o);
         }
         assert!(p.processed(11));
-        assert_eq!(p.committable(), None, "11 done but 10 is not: nothing to commit yet");
+        assert_eq!(
+            p.committable(),
+            None,
+            "11 done but 10 is not: nothing to commit yet"
+        );
         assert!(p.processed(10));
         assert_eq!(p.committable(), Some(12));
         assert!(p.processed(13));
         assert_eq!(p.committable(), Some(12));
-        assert!(!p.processed(13), "a second mark of the same record is not counted");
+        assert!(
+            !p.processed(13),
+            "a second mark of the same record is not counted"
+        );
         assert!(p.processed(12));
         assert_eq!(p.committable(), Some(14));
         assert_eq!(p.outstanding(), 0);

@@ -52,7 +52,9 @@ impl PendingSend {
 }
 
 /// Builds librdkafka headers from (name, value) pairs.
-pub fn make_headers<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> OwnedHeaders {
+pub fn make_headers<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> OwnedHeaders {
     let iter = pairs.into_iter();
     let mut headers = OwnedHeaders::new_with_capacity(iter.size_hint().0);
     for (key, value) in iter {
@@ -87,7 +89,11 @@ impl KafkaProducer {
     }
 
     pub fn delivered_count(&self) -> u64 {
-        self.producer.context().stats.delivered.load(Ordering::Relaxed)
+        self.producer
+            .context()
+            .stats
+            .delivered
+            .load(Ordering::Relaxed)
     }
 
     pub fn failed_count(&self) -> u64 {
@@ -127,9 +133,15 @@ impl KafkaProducer {
                 });
                 continue;
             }
-            if let Some(headers) =
-                self.try_send(topic, &tracker, index, record.key, record.value, record.headers, record.partition)
-            {
+            if let Some(headers) = self.try_send(
+                topic,
+                &tracker,
+                index,
+                record.key,
+                record.value,
+                record.headers,
+                record.partition,
+            ) {
                 deferred.push(DeferredRecord {
                     index,
                     key: record.key.map(<[u8]>::to_vec),

@@ -180,7 +180,10 @@ impl ConsumerSettings {
             .set("client.id", &self.client_id)
             .set("auto.offset.reset", self.auto_offset_reset.as_str())
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("heartbeat.interval.ms", self.heartbeat_interval_ms.to_string())
+            .set(
+                "heartbeat.interval.ms",
+                self.heartbeat_interval_ms.to_string(),
+            )
             .set("partition.assignment.strategy", strategy)
             // Offsets are stored only for records the application marked processed; librdkafka
             // then commits the stored offsets on its interval, on revoke and on close.
@@ -188,7 +191,10 @@ impl ConsumerSettings {
             .set("enable.auto.commit", self.commit.enabled.to_string())
             .set("enable.partition.eof", "false");
         if self.commit.enabled {
-            cfg.set("auto.commit.interval.ms", self.commit.interval_ms.to_string());
+            cfg.set(
+                "auto.commit.interval.ms",
+                self.commit.interval_ms.to_string(),
+            );
         }
         for (k, v) in &self.extra {
             cfg.set(k, v);

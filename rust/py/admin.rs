@@ -1,6 +1,7 @@
 //! `Admin`: topic creation, listing and the metadata ping.
 
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -10,9 +11,12 @@ use super::convert::{extra_config, seconds};
 use crate::kafka::admin::{KafkaAdmin, TopicCreation, TopicSpec};
 use crate::runtime::spawn_blocking;
 
+/// (name, partitions, replication factor, topic configs) as Python passes it.
+type TopicTuple = (String, i32, i32, Option<HashMap<String, String>>);
+
 #[pyclass(name = "Admin", module = "tradecore_eventbus._core", frozen)]
 pub struct PyAdmin {
-    inner: Arc<KafkaAdmin>,
+    inner: ManuallyDrop<Arc<KafkaAdmin>>,
 }
 
 #[pymethods]
@@ -26,7 +30,11 @@ impl PyAdmin {
     ) -> PyResult<Self> {
         let extra = extra_config(config)?;
         Ok(PyAdmin {
-            inner: Arc::new(KafkaAdmin::new(&bootstrap_servers, &client_id, &extra)?),
+            inner: ManuallyDrop::new(Arc::new(KafkaAdmin::new(
+                &bootstrap_servers,
+                &client_id,
+                &extra,
+            )?)),
         })
     }
 
@@ -36,7 +44,7 @@ impl PyAdmin {
     fn create_topics<'py>(
         &self,
         py: Python<'py>,
-        topics: Vec<(String, i32, i32, Option<HashMap<String, String>>)>,
+        topics: Vec<TopicTuple>,
         timeout: f64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
@@ -54,7 +62,7 @@ impl PyAdmin {
                 }
             })
             .collect();
-        let admin = self.inner.clone();
+        let admin = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let results = admin.create_topics(&specs, timeout).await?;
             Ok(results
@@ -74,7 +82,7 @@ impl PyAdmin {
     #[pyo3(signature = (timeout = 10.0))]
     fn list_topics<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let admin = self.inner.clone();
+        let admin = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let topics = spawn_blocking(move || admin.list_topics(timeout)).await?;
             Ok(topics.into_iter().collect::<HashMap<String, usize>>())
@@ -86,9 +94,17 @@ impl PyAdmin {
     #[pyo3(signature = (timeout = 5.0))]
     fn ping<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let admin = self.inner.clone();
+        let admin = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             Ok(spawn_blocking(move || admin.ping(timeout)).await?)
         })
+    }
+}
+
+impl Drop for PyAdmin {
+    fn drop(&mut self) {
+        // SAFETY: taken exactly once, here; the field is not used afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        super::release(inner);
     }
 }

@@ -2,6 +2,7 @@
 //! while librdkafka is polled); `wait()` is the only awaitable, so cancelling it never loses
 //! a record. `tradecore_eventbus.transport.KafkaConsumer.poll_batch` combines the two.
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -15,7 +16,7 @@ use crate::runtime::spawn_blocking;
 
 #[pyclass(name = "Consumer", module = "tradecore_eventbus._core", frozen)]
 pub struct PyConsumer {
-    inner: Arc<KafkaConsumer>,
+    inner: ManuallyDrop<Arc<KafkaConsumer>>,
 }
 
 #[pymethods]
@@ -68,7 +69,7 @@ impl PyConsumer {
             extra: extra_config(config)?,
         };
         Ok(PyConsumer {
-            inner: KafkaConsumer::new(&settings)?,
+            inner: ManuallyDrop::new(KafkaConsumer::new(&settings)?),
         })
     }
 
@@ -81,7 +82,7 @@ impl PyConsumer {
     /// their start offsets are fixed; raises TransportTimeoutError after `timeout` seconds.
     fn wait_assigned<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let consumer = self.inner.clone();
+        let consumer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             consumer.wait_assigned(timeout).await?;
             Ok(())
@@ -93,7 +94,7 @@ impl PyConsumer {
     #[pyo3(signature = (max_records = None))]
     fn take<'py>(&self, py: Python<'py>, max_records: Option<usize>) -> PyResult<Vec<PyRecord>> {
         let max = max_records.unwrap_or(self.inner.max_poll_records());
-        let consumer = self.inner.clone();
+        let consumer = Arc::clone(&self.inner);
         let data = py.detach(move || consumer.drain(max))?;
         let mut out = Vec::with_capacity(data.len());
         let mut topic: Option<(std::sync::Arc<str>, Bound<'py, PyString>)> = None;
@@ -117,10 +118,11 @@ impl PyConsumer {
     /// `timeout` seconds or when closed. Cancel-safe.
     fn wait<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let consumer = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            Ok(consumer.wait(timeout).await)
-        })
+        let consumer = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(
+            py,
+            async move { Ok(consumer.wait(timeout).await) },
+        )
     }
 
     /// Marks records processed (at-least-once): their offsets are committed once every
@@ -135,7 +137,7 @@ impl PyConsumer {
 
     /// Commits the processed offsets now and waits for the broker.
     fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let consumer = self.inner.clone();
+        let consumer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             spawn_blocking(move || consumer.commit_sync()).await?;
             Ok(())
@@ -159,7 +161,7 @@ impl PyConsumer {
 
     /// Commits what was processed, leaves the group. Idempotent.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let consumer = self.inner.clone();
+        let consumer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             spawn_blocking(move || consumer.close()).await?;
             Ok(())
@@ -185,5 +187,13 @@ impl PyConsumer {
         d.set_item("last_error", self.inner.health().last_error())?;
         d.set_item("closed", self.inner.is_closed())?;
         Ok(d)
+    }
+}
+
+impl Drop for PyConsumer {
+    fn drop(&mut self) {
+        // SAFETY: taken exactly once, here; the field is not used afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        super::release(inner);
     }
 }

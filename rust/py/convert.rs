@@ -38,7 +38,10 @@ pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
 }
 
 /// Bytes of an optional key or value: bytes, or str (sent as UTF-8), or None.
-pub fn optional_bytes<'a, 'py>(obj: &'a Bound<'py, PyAny>, what: &str) -> PyResult<Option<&'a [u8]>> {
+pub fn optional_bytes<'a, 'py>(
+    obj: &'a Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<Option<&'a [u8]>> {
     if obj.is_none() {
         return Ok(None);
     }
@@ -69,7 +72,9 @@ pub fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Option<OwnedHeaders>> {
                 PyTypeError::new_err("headers must be a dict or a sequence of (name, value) tuples")
             })?;
             if pair.len() != 2 {
-                return Err(PyTypeError::new_err("each header must be a (name, value) pair"));
+                return Err(PyTypeError::new_err(
+                    "each header must be a (name, value) pair",
+                ));
             }
             v.push((pair.get_item(0)?, pair.get_item(1)?));
         }

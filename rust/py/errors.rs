@@ -40,7 +40,10 @@ fn build<'py>(
     possibly_persisted: Option<bool>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let module = EXCEPTIONS
-        .get_or_try_init(py, || py.import("tradecore_eventbus.exceptions").map(Bound::unbind))?
+        .get_or_try_init(py, || {
+            py.import("tradecore_eventbus.exceptions")
+                .map(Bound::unbind)
+        })?
         .bind(py);
     let class = module.getattr(class_name(err.kind()))?;
     let kwargs = PyDict::new(py);
@@ -63,11 +66,9 @@ fn build<'py>(
                     Outcome::Delivered(d) => {
                         results.append(PyTuple::new(py, [d.partition as i64, d.offset])?)?
                     }
-                    Outcome::Failed(f) => results.append(build(
-                        py,
-                        &failure_error(f),
-                        Some(f.possibly_persisted),
-                    )?)?,
+                    Outcome::Failed(f) => {
+                        results.append(build(py, &failure_error(f), Some(f.possibly_persisted))?)?
+                    }
                 }
             }
             kwargs.set_item("results", results)?;
@@ -80,7 +81,11 @@ fn build<'py>(
 /// Converts an error of one failed record, keeping whether it may have been written.
 pub fn delivery_failure_to_pyerr(failure: &DeliveryFailure) -> PyErr {
     Python::attach(|py| {
-        match build(py, &failure_error(failure), Some(failure.possibly_persisted)) {
+        match build(
+            py,
+            &failure_error(failure),
+            Some(failure.possibly_persisted),
+        ) {
             Ok(exc) => PyErr::from_value(exc),
             Err(e) => e,
         }

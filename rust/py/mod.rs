@@ -4,15 +4,23 @@ mod admin;
 mod consumer;
 mod convert;
 pub mod errors;
+pub mod logging;
 mod producer;
 mod record;
 
 use pyo3::prelude::*;
+
+/// Drops a client without holding the GIL: closing librdkafka joins its threads and may wait
+/// for the network, and other Python threads should keep running meanwhile.
+pub(crate) fn release<T: Send>(value: T) {
+    Python::attach(|py| py.detach(move || drop(value)));
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<producer::PyProducer>()?;
     m.add_class::<consumer::PyConsumer>()?;
     m.add_class::<record::PyRecord>()?;
     m.add_class::<admin::PyAdmin>()?;
+    m.add_function(wrap_pyfunction!(logging::dropped_log_records, m)?)?;
     Ok(())
 }

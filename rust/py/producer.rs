@@ -1,5 +1,6 @@
 //! `Producer`: sends records and resolves one awaitable per call (one per batch).
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
@@ -16,7 +17,7 @@ use crate::runtime::spawn_blocking;
 
 #[pyclass(name = "Producer", module = "tradecore_eventbus._core", frozen)]
 pub struct PyProducer {
-    inner: Arc<KafkaProducer>,
+    inner: ManuallyDrop<Arc<KafkaProducer>>,
 }
 
 #[pymethods]
@@ -58,7 +59,7 @@ impl PyProducer {
             extra: extra_config(config)?,
         };
         Ok(PyProducer {
-            inner: KafkaProducer::new(&settings)?,
+            inner: ManuallyDrop::new(KafkaProducer::new(&settings)?),
         })
     }
 
@@ -87,7 +88,7 @@ impl PyProducer {
             partition,
         };
         let pending = self.inner.enqueue(topic, std::iter::once(record))?;
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             match producer.finish(pending).await {
                 Ok(deliveries) => Ok((deliveries[0].partition, deliveries[0].offset)),
@@ -144,7 +145,7 @@ impl PyProducer {
             });
         }
         let pending = self.inner.enqueue(topic, out_records.into_iter())?;
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let deliveries = producer.finish(pending).await?;
             Ok(deliveries
@@ -158,7 +159,7 @@ impl PyProducer {
     #[pyo3(signature = (timeout = 30.0))]
     fn flush<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             spawn_blocking(move || producer.flush(timeout)).await?;
             Ok(())
@@ -169,7 +170,7 @@ impl PyProducer {
     #[pyo3(signature = (timeout = 30.0))]
     fn close<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let producer = self.inner.clone();
+        let producer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             spawn_blocking(move || producer.close(timeout)).await?;
             Ok(())
@@ -196,5 +197,13 @@ impl PyProducer {
         d.set_item("last_error", self.inner.health().last_error())?;
         d.set_item("closed", self.inner.is_closed())?;
         Ok(d)
+    }
+}
+
+impl Drop for PyProducer {
+    fn drop(&mut self) {
+        // SAFETY: taken exactly once, here; the field is not used afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        super::release(inner);
     }
 }

@@ -66,7 +66,13 @@ impl PyRecord {
         let list = PyList::empty(py);
         for (name, value) in &self.headers {
             let value = value.as_ref().map(|v| PyBytes::new(py, v));
-            list.append(PyTuple::new(py, [name.into_pyobject(py)?.into_any(), value.into_pyobject(py)?.into_any()])?)?;
+            list.append(PyTuple::new(
+                py,
+                [
+                    name.into_pyobject(py)?.into_any(),
+                    value.into_pyobject(py)?.into_any(),
+                ],
+            )?)?;
         }
         Ok(list)
     }
@@ -85,7 +91,10 @@ impl PyRecord {
             self.topic.bind(py).to_string(),
             self.partition,
             self.offset,
-            self.value.as_ref().map(|v| v.bind(py).as_bytes().len()).unwrap_or(0)
+            self.value
+                .as_ref()
+                .map(|v| v.bind(py).as_bytes().len())
+                .unwrap_or(0)
         )
     }
 }

@@ -1,0 +1,217 @@
+//! The transport against librdkafka's in-process mock cluster, with injected faults. The
+//! real-broker behaviour is covered by the Python suite; these pin the Rust layer itself.
+
+use std::time::Duration;
+
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+use super::consumer::KafkaConsumer;
+use super::error::{Error, ErrorKind, Outcome};
+use super::producer::{KafkaProducer, OutRecord};
+use super::settings::{ConsumerSettings, ProducerSettings};
+
+fn producer(
+    mock: &MockCluster<'_, impl rdkafka::ClientContext>,
+    timeout_ms: u32,
+) -> std::sync::Arc<KafkaProducer> {
+    let mut settings = ProducerSettings::new(mock.bootstrap_servers());
+    settings.linger_ms = 0;
+    settings.delivery_timeout_ms = timeout_ms;
+    KafkaProducer::new(&settings).expect("producer")
+}
+
+fn records(values: &[Vec<u8>]) -> impl ExactSizeIterator<Item = OutRecord<'_>> {
+    values.iter().map(|v| OutRecord {
+        value: Some(v),
+        ..OutRecord::default()
+    })
+}
+
+fn values(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| format!("v{i}").into_bytes()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_resolves_once_with_every_offset_in_order() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("orders", 1, 1).unwrap();
+    let p = producer(&mock, 10_000);
+    let vals = values(200);
+    let pending = p.enqueue("orders", records(&vals)).unwrap();
+    let deliveries = p.finish(pending).await.unwrap();
+    let offsets: Vec<i64> = deliveries.iter().map(|d| d.offset).collect();
+    assert_eq!(offsets, (0..200).collect::<Vec<i64>>());
+    assert_eq!(p.delivered_count(), 200);
+    p.flush(Duration::from_secs(1)).unwrap();
+    assert_eq!(p.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_retriable_produce_errors_are_retried_without_loss_or_duplicates() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("orders", 1, 1).unwrap();
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        ],
+    );
+    let p = producer(&mock, 10_000);
+    let vals = values(50);
+    let pending = p.enqueue("orders", records(&vals)).unwrap();
+    let deliveries = p.finish(pending).await.unwrap();
+    // Idempotence keeps the retried records in order and written once.
+    let offsets: Vec<i64> = deliveries.iter().map(|d| d.offset).collect();
+    assert_eq!(offsets, (0..50).collect::<Vec<i64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_retriable_broker_error_fails_the_record_with_its_code() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("orders", 1, 1).unwrap();
+    let p = producer(&mock, 10_000);
+    // Warm up: the idempotent producer id is acquired before the fault is injected.
+    let warm = values(1);
+    p.finish(p.enqueue("orders", records(&warm)).unwrap())
+        .await
+        .unwrap();
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    let vals = values(1);
+    let err = p
+        .finish(p.enqueue("orders", records(&vals)).unwrap())
+        .await
+        .unwrap_err();
+    let Error::Batch(outcomes) = &err else {
+        panic!("expected a batch error, got {err:?}");
+    };
+    match &outcomes[0] {
+        Outcome::Failed(f) => assert_eq!(f.code, RDKafkaErrorCode::TopicAuthorizationFailed),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(!err.retriable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downed_broker_times_deliveries_out_and_recovers_when_up() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("orders", 1, 1).unwrap();
+    let p = producer(&mock, 1_500);
+    let warm = values(1);
+    p.finish(p.enqueue("orders", records(&warm)).unwrap())
+        .await
+        .unwrap();
+
+    mock.broker_down(1).unwrap();
+    let vals = values(3);
+    let err = p
+        .finish(p.enqueue("orders", records(&vals)).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Batch);
+    let Error::Batch(outcomes) = &err else {
+        unreachable!()
+    };
+    for o in outcomes {
+        match o {
+            Outcome::Failed(f) => assert_eq!(f.code, RDKafkaErrorCode::MessageTimedOut),
+            other => panic!("delivered while the broker was down: {other:?}"),
+        }
+    }
+    assert!(err.retriable());
+
+    mock.broker_up(1).unwrap();
+    let again = values(3);
+    let mut delivered = None;
+    for _ in 0..10 {
+        match p
+            .finish(p.enqueue("orders", records(&again)).unwrap())
+            .await
+        {
+            Ok(d) => {
+                delivered = Some(d);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(
+        delivered
+            .expect("no delivery after the broker came back")
+            .len(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_resumes_after_what_it_committed() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("events", 2, 1).unwrap();
+    let p = producer(&mock, 10_000);
+    let vals = values(40);
+    p.finish(p.enqueue("events", records(&vals)).unwrap())
+        .await
+        .unwrap();
+
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "workers");
+    // The mock coordinator waits for departed members' sessions to expire before the next
+    // join completes; a short session keeps the test quick.
+    settings.session_timeout_ms = 6_000;
+    settings.heartbeat_interval_ms = 500;
+    let first = KafkaConsumer::new(&settings).unwrap();
+    first.subscribe(&["events"]).unwrap();
+    first.wait_assigned(Duration::from_secs(20)).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        got.extend(first.drain(100).unwrap());
+        if got.len() < 40 {
+            first.wait(Duration::from_millis(200)).await;
+        }
+    }
+    // Mark all but the last five of partition 0 processed.
+    let p0_last: Vec<i64> = {
+        let mut offs: Vec<i64> = got
+            .iter()
+            .filter(|r| r.partition == 0)
+            .map(|r| r.offset)
+            .collect();
+        offs.sort_unstable();
+        offs.split_off(offs.len().saturating_sub(5))
+    };
+    let marked = first
+        .mark_processed(
+            got.iter()
+                .filter(|r| !(r.partition == 0 && p0_last.contains(&r.offset)))
+                .map(|r| (&*r.topic, r.partition, r.offset)),
+        )
+        .unwrap();
+    assert_eq!(marked, 35);
+    first.commit_sync().unwrap();
+    tokio::task::spawn_blocking(move || first.close())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let second = KafkaConsumer::new(&settings).unwrap();
+    second.subscribe(&["events"]).unwrap();
+    second.wait_assigned(Duration::from_secs(30)).await.unwrap();
+    let mut again = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while again.len() < 5 && std::time::Instant::now() < deadline {
+        again.extend(second.drain(100).unwrap());
+        second.wait(Duration::from_millis(200)).await;
+    }
+    again.extend(second.drain(100).unwrap());
+    let offsets: Vec<(i32, i64)> = again.iter().map(|r| (r.partition, r.offset)).collect();
+    assert_eq!(offsets, p0_last.iter().map(|o| (0, *o)).collect::<Vec<_>>());
+    tokio::task::spawn_blocking(move || second.close())
+        .await
+        .unwrap()
+        .unwrap();
+}

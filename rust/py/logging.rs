@@ -1,0 +1,119 @@
+//! Rust and librdkafka log records reach Python's `logging` through one forwarder thread.
+//!
+//! librdkafka logs from its own threads, sometimes while holding its internal locks. Taking
+//! the GIL there could deadlock against a Python thread that holds the GIL and waits on one
+//! of those locks (or joins that thread). So the logging threads only push into a bounded
+//! channel (dropping records when it is full, never blocking) and a dedicated thread, which
+//! holds no other lock, takes the GIL to call `logging`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+
+const CAPACITY: usize = 4096;
+
+struct Entry {
+    target: String,
+    level: log::Level,
+    message: String,
+}
+
+struct Bridge {
+    tx: SyncSender<Entry>,
+    dropped: AtomicU64,
+}
+
+static BRIDGE: OnceLock<Bridge> = OnceLock::new();
+
+impl log::Log for Bridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let entry = Entry {
+            target: record.target().to_owned(),
+            level: record.level(),
+            message: record.args().to_string(),
+        };
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(entry) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn python_logger_name(target: &str) -> String {
+    if target.starts_with("tradecore_eventbus") {
+        target.to_owned()
+    } else {
+        // librdkafka and crate internals, e.g. "librdkafka" or "rdkafka::client".
+        format!("tradecore_eventbus.{}", target.replace("::", "."))
+    }
+}
+
+fn levelno(level: log::Level) -> i32 {
+    match level {
+        log::Level::Error => 40,
+        log::Level::Warn => 30,
+        log::Level::Info => 20,
+        log::Level::Debug | log::Level::Trace => 10,
+    }
+}
+
+fn forward(rx: Receiver<Entry>) {
+    let mut loggers: HashMap<String, Py<PyAny>> = HashMap::new();
+    while let Ok(entry) = rx.recv() {
+        // try_attach: never take the GIL while the interpreter shuts down.
+        let delivered = Python::try_attach(|py| -> PyResult<()> {
+            let name = python_logger_name(&entry.target);
+            if !loggers.contains_key(&name) {
+                let logger = py
+                    .import("logging")?
+                    .call_method1("getLogger", (name.as_str(),))?;
+                loggers.insert(name.clone(), logger.unbind());
+            }
+            let logger = loggers[&name].bind(py);
+            logger.call_method1("log", (levelno(entry.level), entry.message))?;
+            Ok(())
+        });
+        if delivered.is_none() {
+            return;
+        }
+    }
+}
+
+/// Installs the bridge as the `log` backend (once per process).
+pub fn install() {
+    let mut created = false;
+    let bridge = BRIDGE.get_or_init(|| {
+        created = true;
+        let (tx, rx) = sync_channel(CAPACITY);
+        let _ = std::thread::Builder::new()
+            .name("tradecore-log-forwarder".into())
+            .spawn(move || forward(rx));
+        Bridge {
+            tx,
+            dropped: AtomicU64::new(0),
+        }
+    });
+    if created && log::set_logger(bridge).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
+/// Log records dropped because the forwarder could not keep up.
+#[pyfunction]
+pub fn dropped_log_records() -> u64 {
+    BRIDGE
+        .get()
+        .map(|b| b.dropped.load(Ordering::Relaxed))
+        .unwrap_or(0)
+}

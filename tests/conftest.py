@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests marked ``kafka`` talk to the real broker that ``make test`` starts
+(``scripts/kafka/broker.sh``); when it does not answer they fail, they are never skipped."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tradecore_eventbus import _core
+
+BOOTSTRAP = os.environ.get("TRADECORE_TEST_BOOTSTRAP", "127.0.0.1:19092")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> str:
+    return BOOTSTRAP
+
+
+@pytest.fixture(scope="session")
+async def admin(bootstrap: str) -> _core.Admin:
+    client = _core.Admin(bootstrap)
+    try:
+        await client.ping(10.0)
+    except Exception as exc:  # pragma: no cover - explains a missing broker
+        pytest.fail(
+            f"the Kafka broker at {bootstrap} does not answer ({exc}); run `make broker-start`"
+        )
+    return client
+
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def new_topic(admin: _core.Admin) -> AsyncIterator[TopicFactory]:
+    async def make(partitions: int = 1, prefix: str = "test") -> str:
+        name = unique(prefix)
+        await admin.create_topics([(name, partitions, 1, None)])
+        return name
+
+    return make
