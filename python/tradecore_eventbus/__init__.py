@@ -1,44 +1,83 @@
-"""tradecore-eventbus: an asyncio event bus for Kafka and Redpanda with a Rust core."""
+"""tradecore-eventbus: an asyncio event bus for Kafka and Redpanda with a Rust core.
+
+The guide's classes are importable from here and from submodules named like the guide's
+files (``tradecore_eventbus.event_bus``, ``.redpanda_adapter``, ``.memory_adapter``,
+``.eventbus_transport_config``, ``.retry``, ``.base_model``, ``.event_registry``,
+``.worker_consumer_groups``).
+"""
 
 from __future__ import annotations
 
 from ._core import Admin, Consumer, Producer, Record, librdkafka_version
 from ._core import __version__ as __version__
+from .base_model import BaseEvent
+from .event_bus import EventBus, get_event_bus, reset_event_bus, set_event_bus
+from .event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL, register_event, validate_event
+from .eventbus_transport_config import EventBusConfig, TopicConfig, TransportConfig
 from .exceptions import (
     BatchDeliveryError,
     BrokerUnavailableError,
+    CircuitBreakerOpenError,
     ClosedError,
     ConfigError,
+    DeserializationError,
     EventBusError,
     EventValidationError,
     InvalidArgumentError,
     InvalidTopicError,
     KafkaError,
+    PublishError,
     QueueFullError,
     TransportError,
     TransportTimeoutError,
     UnknownTopicError,
 )
+from .memory_adapter import MemoryTransportAdapter
+from .publishing import PublishResult
+from .redpanda_adapter import RedpandaTransportAdapter
+from .retry import RetryConfig
 from .transport import poll_batch
+from .transport_adapter import TransportAdapter
+from .worker_consumer_groups import WorkerType
 
 __all__ = [
+    "EVENT_TYPE_TO_PYDANTIC_MODEL",
     "Admin",
+    "BaseEvent",
     "BatchDeliveryError",
     "BrokerUnavailableError",
+    "CircuitBreakerOpenError",
     "ClosedError",
     "ConfigError",
     "Consumer",
+    "DeserializationError",
+    "EventBus",
+    "EventBusConfig",
     "EventBusError",
     "EventValidationError",
     "InvalidArgumentError",
     "InvalidTopicError",
     "KafkaError",
+    "MemoryTransportAdapter",
     "Producer",
+    "PublishError",
+    "PublishResult",
     "QueueFullError",
     "Record",
+    "RedpandaTransportAdapter",
+    "RetryConfig",
+    "TopicConfig",
+    "TransportAdapter",
+    "TransportConfig",
     "TransportError",
     "TransportTimeoutError",
     "UnknownTopicError",
+    "WorkerType",
+    "get_event_bus",
     "librdkafka_version",
     "poll_batch",
+    "register_event",
+    "reset_event_bus",
+    "set_event_bus",
+    "validate_event",
 ]

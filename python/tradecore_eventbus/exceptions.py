@@ -67,6 +67,10 @@ class EventValidationError(EventBusError, ValueError):
         self.errors = errors or []
 
 
+class DeserializationError(EventBusError, ValueError):
+    """A consumed record is not a valid event (not JSON, not an object, no ``event_type``)."""
+
+
 class TransportError(EventBusError):
     """Kafka or librdkafka reported an error."""
 
@@ -124,16 +128,54 @@ class BatchDeliveryError(TransportError):
         return [i for i, r in enumerate(self.results) if not isinstance(r, BaseException)]
 
 
+class PublishError(EventBusError):
+    """Publishing failed after every attempt. ``cause`` is the last error; ``dlq`` tells
+    where the event went instead ("dlq", "spool" or None)."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        cause: BaseException | None = None,
+        channel: str | None = None,
+        dlq: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.cause = cause
+        self.channel = channel
+        self.dlq = dlq
+        if cause is not None:
+            self.__cause__ = cause
+
+
+class CircuitBreakerOpenError(EventBusError):
+    """The channel's circuit breaker is open: the call was refused at once, nothing sent.
+    ``retry_after`` is how many seconds until the breaker lets a trial call through."""
+
+    retriable = True
+
+    def __init__(
+        self, message: str = "", *, channel: str = "", retry_after: float = 0.0, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.channel = channel
+        self.retry_after = retry_after
+
+
 __all__ = [
     "BatchDeliveryError",
     "BrokerUnavailableError",
+    "CircuitBreakerOpenError",
     "ClosedError",
     "ConfigError",
+    "DeserializationError",
     "EventBusError",
     "EventValidationError",
     "InvalidArgumentError",
     "InvalidTopicError",
     "KafkaError",
+    "PublishError",
     "QueueFullError",
     "TransportError",
     "TransportTimeoutError",

@@ -132,12 +132,7 @@ impl ConsumerCtx {
                 (None, _) if self.commit_enabled => Offset::Invalid,
                 _ => match self.reset {
                     OffsetReset::Earliest => Offset::Beginning,
-                    OffsetReset::Latest => {
-                        match consumer.fetch_watermarks(topic, partition, START_LOOKUP_TIMEOUT) {
-                            Ok((_, high)) => Offset::Offset(high),
-                            Err(_) => Offset::End,
-                        }
-                    }
+                    OffsetReset::Latest => latest_offset(consumer, topic, partition),
                 },
             };
             if out.add_partition_offset(topic, partition, start).is_err() {
@@ -145,6 +140,28 @@ impl ConsumerCtx {
             }
         }
         out
+    }
+}
+
+/// The partition's end offset now. Retried until the lookup timeout: right after a topic is
+/// created its partitions may have no leader for a moment, and falling back to "end at the
+/// first fetch" then would skip what is produced in between.
+fn latest_offset(consumer: &BaseConsumer<ConsumerCtx>, topic: &str, partition: i32) -> Offset {
+    let deadline = Instant::now() + START_LOOKUP_TIMEOUT;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, remaining.max(Duration::from_millis(100)))
+        {
+            Ok((_, high)) => return Offset::Offset(high),
+            Err(e) if Instant::now() + Duration::from_millis(100) < deadline => {
+                log::debug!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] not known yet: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                log::warn!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] unknown ({e}); librdkafka will resolve it at the first fetch");
+                return Offset::End;
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod consumer;
 mod convert;
 pub mod errors;
 pub mod logging;
+mod offsets;
 mod producer;
 mod record;
 
@@ -21,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::PyConsumer>()?;
     m.add_class::<record::PyRecord>()?;
     m.add_class::<admin::PyAdmin>()?;
+    m.add_class::<offsets::PyOffsetTracker>()?;
     m.add_function(wrap_pyfunction!(logging::dropped_log_records, m)?)?;
     Ok(())
 }

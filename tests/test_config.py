@@ -1,0 +1,206 @@
+"""Configuration from the environment: every variable of the guide, its default, its errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradecore_eventbus import ConfigError, EventBusConfig, RetryConfig, TransportConfig
+
+GUIDE_EVENT_BUS_ENV = {
+    "ENABLE_EVENT_BUS": "true",
+    "ENABLE_DLQ": "true",
+    "DLQ_TOPIC_SUFFIX": ".dlq",
+    "EVENT_BUS_VALIDATE_ON_PUBLISH": "true",
+    "EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD": "5",
+    "EVENT_BUS_CIRCUIT_BREAKER_SUCCESS_THRESHOLD": "3",
+    "EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS": "30",
+    "EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS": "3",
+    "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS": "5",
+    "EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS": "200",
+    "EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS": "5000",
+    "EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR": "2.0",
+    "EVENT_BUS_SUB_BATCH_SIZE": "10",
+    "EVENT_BUS_SUB_BLOCK_MS": "10000",
+    "EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS": "15000",
+}
+
+GUIDE_TRANSPORT_ENV = {
+    "REDPANDA_BOOTSTRAP_SERVERS": "localhost:19092",
+    "REDPANDA_CLIENT_ID": "tradecore",
+    "KAFKA_TOPIC_PREFIX": "",
+    "KAFKA_PRODUCER_ACKS": "all",
+    "KAFKA_PRODUCER_COMPRESSION_TYPE": "lz4",
+    "KAFKA_PRODUCER_LINGER_MS": "10",
+    "KAFKA_PRODUCER_BATCH_SIZE": "16384",
+    "KAFKA_CONSUMER_GROUP_ID_PREFIX": "tradecore",
+    "KAFKA_CONSUMER_SESSION_TIMEOUT_MS": "45000",
+    "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS": "3000",
+    "KAFKA_CONSUMER_MAX_POLL_RECORDS": "500",
+    "KAFKA_CONSUMER_AUTO_OFFSET_RESET": "earliest",
+    "KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY": "sticky",
+    "KAFKA_COMMIT_INTERVAL_MS": "5000",
+    "KAFKA_COMMIT_BATCH_SIZE": "100",
+}
+
+
+def test_the_guides_values_are_the_defaults() -> None:
+    assert EventBusConfig.from_env(GUIDE_EVENT_BUS_ENV) == EventBusConfig.from_env({})
+    assert TransportConfig.from_env(GUIDE_TRANSPORT_ENV) == TransportConfig.from_env({})
+    bus = EventBusConfig.from_env({})
+    assert bus.enable_dlq is True
+    assert bus.dlq_topic_suffix == ".dlq"
+    assert bus.circuit_breaker.failure_threshold == 5
+    assert bus.circuit_breaker.timeout_seconds == 30
+    assert bus.publish_retry == RetryConfig(5, 200, 5000, 2.0)
+    assert bus.sub_batch_size == 10
+    assert bus.sub_block_ms == 10_000
+    tc = TransportConfig.from_env({})
+    assert tc.bootstrap_servers == "localhost:19092"
+    assert tc.producer_delivery_timeout_ms == 30_000
+    assert tc.commit_batch_size == 100
+
+
+def test_every_variable_is_read() -> None:
+    bus = EventBusConfig.from_env(
+        {
+            "ENABLE_EVENT_BUS": "false",
+            "ENABLE_DLQ": "no",
+            "DLQ_TOPIC_SUFFIX": ".dead",
+            "EVENT_BUS_VALIDATE_ON_PUBLISH": "0",
+            "EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD": "7",
+            "EVENT_BUS_CIRCUIT_BREAKER_SUCCESS_THRESHOLD": "2",
+            "EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS": "12.5",
+            "EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS": "4",
+            "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS": "8",
+            "EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS": "50",
+            "EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS": "900",
+            "EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR": "1.5",
+            "EVENT_BUS_SUB_BATCH_SIZE": "25",
+            "EVENT_BUS_SUB_BLOCK_MS": "250",
+            "EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS": "2000",
+        }
+    )
+    assert bus.enable_event_bus is False
+    assert bus.enable_dlq is False
+    assert bus.dlq_topic_suffix == ".dead"
+    assert bus.validate_on_publish is False
+    assert bus.circuit_breaker.failure_threshold == 7
+    assert bus.circuit_breaker.success_threshold == 2
+    assert bus.circuit_breaker.timeout_seconds == 12.5
+    assert bus.circuit_breaker.half_open_calls == 4
+    assert bus.publish_retry == RetryConfig(8, 50, 900, 1.5)
+    assert bus.critical_publish_max_attempts == 10
+    assert (bus.sub_batch_size, bus.sub_block_ms, bus.consumer_poll_timeout_ms) == (25, 250, 2000)
+
+    tc = TransportConfig.from_env(
+        {
+            "REDPANDA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+            "REDPANDA_CLIENT_ID": "svc",
+            "KAFKA_TOPIC_PREFIX": "prod",
+            "KAFKA_PRODUCER_ACKS": "1",
+            "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE": "false",
+            "KAFKA_PRODUCER_COMPRESSION_TYPE": "zstd",
+            "KAFKA_PRODUCER_LINGER_MS": "0",
+            "KAFKA_PRODUCER_BATCH_SIZE": "65536",
+            "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS": "5000",
+            "KAFKA_CONSUMER_GROUP_ID_PREFIX": "acme",
+            "KAFKA_CONSUMER_SESSION_TIMEOUT_MS": "30000",
+            "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
+            "KAFKA_CONSUMER_MAX_POLL_RECORDS": "100",
+            "KAFKA_CONSUMER_AUTO_OFFSET_RESET": "latest",
+            "KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY": "range",
+            "KAFKA_COMMIT_INTERVAL_MS": "1000",
+            "KAFKA_COMMIT_BATCH_SIZE": "10",
+            "KAFKA_TOPIC_PARTITIONS": "12",
+            "KAFKA_TOPIC_REPLICATION_FACTOR": "3",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "u",
+            "KAFKA_SASL_PASSWORD": "p",
+        }
+    )
+    assert tc.bootstrap_servers == "k1:9092,k2:9092"
+    assert tc.client_id == "svc"
+    assert tc.topic_prefix == "prod"
+    assert (tc.producer_acks, tc.producer_enable_idempotence) == ("1", False)
+    assert tc.producer_compression_type == "zstd"
+    assert (tc.producer_linger_ms, tc.producer_batch_size) == (0, 65536)
+    assert tc.producer_delivery_timeout_ms == 5000
+    assert tc.consumer_group_id_prefix == "acme"
+    assert (tc.consumer_session_timeout_ms, tc.consumer_heartbeat_interval_ms) == (30000, 1000)
+    assert tc.consumer_max_poll_records == 100
+    assert tc.consumer_auto_offset_reset == "latest"
+    assert tc.consumer_partition_assignment_strategy == "range"
+    assert (tc.commit_interval_ms, tc.commit_batch_size) == (1000, 10)
+    assert (tc.topic_partitions, tc.topic_replication_factor) == (12, 3)
+    assert tc.librdkafka_config == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u",
+        "sasl.password": "p",
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ENABLE_DLQ", "maybe"),
+        ("EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD", "0"),
+        ("EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS", "soon"),
+        ("EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR", "0.5"),
+        ("EVENT_BUS_SUB_BATCH_SIZE", "-1"),
+        ("DLQ_TOPIC_SUFFIX", "/dlq"),
+    ],
+)
+def test_an_invalid_event_bus_value_names_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable) as info:
+        EventBusConfig.from_env({variable: value})
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KAFKA_PRODUCER_ACKS", "most"),
+        ("KAFKA_PRODUCER_COMPRESSION_TYPE", "brotli"),
+        ("KAFKA_PRODUCER_LINGER_MS", "-5"),
+        ("KAFKA_CONSUMER_AUTO_OFFSET_RESET", "middle"),
+        ("KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY", "random"),
+        ("KAFKA_COMMIT_BATCH_SIZE", "0"),
+        ("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", "x"),
+    ],
+)
+def test_an_invalid_transport_value_names_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        TransportConfig.from_env({variable: value})
+
+
+def test_an_empty_variable_means_unset() -> None:
+    assert TransportConfig.from_env({"REDPANDA_BOOTSTRAP_SERVERS": " "}).bootstrap_servers == (
+        "localhost:19092"
+    )
+
+
+def test_acks_below_all_needs_idempotence_off() -> None:
+    with pytest.raises(ConfigError, match="KAFKA_PRODUCER_ENABLE_IDEMPOTENCE"):
+        TransportConfig.from_env({"KAFKA_PRODUCER_ACKS": "1"})
+
+
+def test_add_topic_config_overrides_retry_per_topic() -> None:
+    config = EventBusConfig.from_env({})
+    custom = RetryConfig(
+        max_attempts=10, initial_delay_ms=50, max_delay_ms=30000, backoff_factor=1.5
+    )
+    config.add_topic_config(topic_name="critical-events", topic_type="stream", retry_config=custom)
+    assert config.retry_for("critical-events", critical=False) is custom
+    assert config.retry_for("other", critical=False) == config.publish_retry
+    assert config.retry_for("other", critical=True).max_attempts == 10
+    with pytest.raises(ConfigError):
+        config.add_topic_config("x", "queue")  # type: ignore[arg-type]
+
+
+def test_retry_config_rejects_nonsense() -> None:
+    with pytest.raises(ConfigError):
+        RetryConfig(max_attempts=0)
+    with pytest.raises(ConfigError):
+        RetryConfig(backoff_factor=0.5)
