@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-BROKER ?= kafka
+BROKER ?= memory
 CARGO_FLAGS := --release
 
 RUST_SOURCES := $(shell find rust -name '*.rs') Cargo.toml build.rs

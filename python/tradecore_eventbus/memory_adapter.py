@@ -472,12 +472,17 @@ class MemoryTransportAdapter(TransportAdapter):
 
     async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
         return {
-            s.name: "created" if self.broker.create_topic(s.name, s.partitions) else "exists"
+            s.name: "created"
+            if self.broker.create_topic(s.name, s.partitions, s.configs)
+            else "exists"
             for s in specs
         }
 
     async def list_topics(self) -> dict[str, int]:
         return self.broker.topics()
+
+    async def describe_topic(self, topic: str) -> dict[str, str]:
+        return self.broker.topic_configs(topic)
 
     async def ping(self, timeout: float) -> bool:
         return not self._closed

@@ -107,6 +107,8 @@ class _Topic:
     order: list[tuple[int, int]] = field(default_factory=list)
     #: Next partition for a record without key (round robin).
     next_unkeyed: int = 0
+    #: Topic settings given at creation (retention.ms, ...); kept for inspection only.
+    configs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,7 +139,9 @@ class MemoryBroker:
 
     # --- topics -----------------------------------------------------------------------------
 
-    def create_topic(self, name: str, partitions: int | None = None) -> bool:
+    def create_topic(
+        self, name: str, partitions: int | None = None, configs: Mapping[str, str] | None = None
+    ) -> bool:
         """Creates a topic; returns False (and changes nothing) if it already exists."""
         validate_topic_name(name)
         count = self.default_partitions if partitions is None else partitions
@@ -145,8 +149,11 @@ class MemoryBroker:
             raise InvalidArgumentError(f"topic {name!r} needs at least 1 partition, not {count}")
         if name in self._topics:
             return False
-        self._topics[name] = _Topic([[] for _ in range(count)])
+        self._topics[name] = _Topic([[] for _ in range(count)], configs=dict(configs or {}))
         return True
+
+    def topic_configs(self, name: str) -> dict[str, str]:
+        return dict(self._topic(name).configs)
 
     def has_topic(self, name: str) -> bool:
         return name in self._topics

@@ -113,6 +113,9 @@ class RedpandaTransportAdapter(TransportAdapter):
             self._known_topics.update(created)
         return result
 
+    async def describe_topic(self, topic: str) -> dict[str, str]:
+        return await self._admin_client().describe_topic(topic)
+
     async def list_topics(self) -> dict[str, int]:
         return await self._admin_client().list_topics()
 

@@ -162,6 +162,10 @@ class TransportAdapter(ABC):
         """{topic: partition count}."""
 
     @abstractmethod
+    async def describe_topic(self, topic: str) -> dict[str, str]:
+        """The topic's settings that differ from the broker's defaults (e.g. retention.ms)."""
+
+    @abstractmethod
     async def ping(self, timeout: float) -> bool:
         """Whether the broker answers within ``timeout`` seconds. Never raises."""
 

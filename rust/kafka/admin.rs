@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
@@ -110,6 +110,44 @@ impl KafkaAdmin {
                         Error::kafka("create topics", code).with_detail(format!("topic {name:?}")),
                         started,
                     ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The topic's configuration entries that are set (not broker defaults).
+    pub async fn describe_topic(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>> {
+        let started = Instant::now();
+        let opts = AdminOptions::new().request_timeout(Some(timeout));
+        let spec = [ResourceSpecifier::Topic(topic)];
+        let fut = self.admin.describe_configs(spec.iter(), &opts);
+        let results = match tokio::time::timeout(timeout + Duration::from_secs(1), fut).await {
+            Ok(r) => {
+                r.map_err(|e| self.explain(Error::from_kafka("describe topic", e), started))?
+            }
+            Err(_) => {
+                return Err(self.explain(
+                    Error::Timeout {
+                        operation: "describe topic",
+                        detail: String::new(),
+                    },
+                    started,
+                ))
+            }
+        };
+        let mut out = Vec::new();
+        for result in results {
+            let resource = result.map_err(|code| {
+                Error::kafka("describe topic", code).with_detail(format!("topic {topic:?}"))
+            })?;
+            for entry in resource.entries {
+                if let (false, Some(value)) = (entry.is_default, entry.value) {
+                    out.push((entry.name, value));
                 }
             }
         }

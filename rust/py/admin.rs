@@ -78,6 +78,22 @@ impl PyAdmin {
         })
     }
 
+    /// Resolves to the topic's configuration entries that differ from the broker defaults.
+    #[pyo3(signature = (topic, timeout = 10.0))]
+    fn describe_topic<'py>(
+        &self,
+        py: Python<'py>,
+        topic: String,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let admin = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let entries = admin.describe_topic(&topic, timeout).await?;
+            Ok(entries.into_iter().collect::<HashMap<String, String>>())
+        })
+    }
+
     /// Resolves to {topic: partition count}.
     #[pyo3(signature = (timeout = 10.0))]
     fn list_topics<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {

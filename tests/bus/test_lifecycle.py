@@ -193,3 +193,8 @@ async def test_initialize_topics_creates_topics_and_dlqs(bus: EventBus, channel:
     assert topics[channel] == 6
     again = await bus.adapter.initialize_topics(enable_auto_create=False, channels=[other])
     assert set(again.values()) == {"exists"}
+    # Retention by category: transport.* 7 days, realtime.* 6 hours, DLQ topics 30 days.
+    day = 24 * 3600 * 1000
+    assert (await bus.adapter.describe_topic(channel))["retention.ms"] == str(7 * day)
+    assert (await bus.adapter.describe_topic(other))["retention.ms"] == str(6 * 3600 * 1000)
+    assert (await bus.adapter.describe_topic(f"{channel}.dlq"))["retention.ms"] == str(30 * day)
