@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
 from tradecore_eventbus import _core
+from tradecore_eventbus.event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL
 
 BOOTSTRAP = os.environ.get("TRADECORE_TEST_BOOTSTRAP", "127.0.0.1:19092")
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def isolated_event_registry() -> Iterator[None]:
+    """Each test sees the registry as it was before it (tests and the demo register models)."""
+    saved = dict(EVENT_TYPE_TO_PYDANTIC_MODEL)
+    yield
+    EVENT_TYPE_TO_PYDANTIC_MODEL.clear()
+    EVENT_TYPE_TO_PYDANTIC_MODEL.update(saved)
 
 
 @pytest.fixture(scope="session")
