@@ -3,6 +3,7 @@
 
 pub mod kafka;
 mod py;
+pub mod reliability;
 mod runtime;
 
 use pyo3::prelude::*;

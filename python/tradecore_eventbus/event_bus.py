@@ -8,6 +8,7 @@ the call returns, handled in the background until ``unsubscribe`` or ``close``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -15,13 +16,20 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from . import _core
+from .breakers import BreakerRegistry
+from .dead_letter import METADATA_KEY, RAW_VALUE_KEY, Failure, dlq_record, original_event
+from .envelope import encode, headers_for
 from .eventbus_transport_config import EventBusConfig, TransportConfig
 from .exceptions import ClosedError, EventBusError, InvalidArgumentError
 from .handlers import Handler
+from .publisher import Publisher
 from .publishing import PreparedEvent, PublishResult, prepare
+from .spool import Spool
 from .subscription import FilterFn, Subscription
-from .topics import topic_specs
-from .transport_adapter import ConsumerSpec, Mode, TransportAdapter
+from .topics import dlq_channel
+from .transport import poll_batch
+from .transport_adapter import ConsumerSpec, Mode, RecordLike, TransportAdapter
 from .worker_consumer_groups import group_id as prefixed_group
 
 logger = logging.getLogger("tradecore_eventbus.event_bus")
@@ -40,6 +48,9 @@ class EventBus:
         validate_on_publish: bool | None = None,
         event_bus_config: EventBusConfig | None = None,
         transport_config: TransportConfig | None = None,
+        *,
+        clock: _core.ManualClock | None = None,
+        spool_dir: str | None = None,
     ) -> None:
         self.adapter = adapter
         self.config = (
@@ -56,9 +67,13 @@ class EventBus:
         self.validate_on_publish = (
             self.config.validate_on_publish if validate_on_publish is None else validate_on_publish
         )
-        self._critical: set[str] = set()
+        self.breakers = BreakerRegistry(self.config, clock)
+        self.spool = Spool(spool_dir or self.config.spool_dir)
+        self.publisher = Publisher(
+            adapter, self.config, self.transport_config, self.breakers, self.spool
+        )
         self._subscriptions: dict[str, Subscription] = {}
-        self._ensured: set[str] = set()
+        self._drainer: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
         self._started = False
         self._closing = False
@@ -80,6 +95,8 @@ class EventBus:
             if not self._started:
                 await self.adapter.start()
                 self._started = True
+                if self.spool.has_pending():
+                    self._start_drainer()  # left over from an earlier run
 
     async def __aenter__(self) -> EventBus:
         await self.start()
@@ -130,11 +147,11 @@ class EventBus:
     def mark_channel_as_critical(self, channel: str) -> None:
         """Critical channels trip their circuit breaker sooner, recover sooner and get more
         publish attempts."""
-        self._critical.add(channel)
+        self.breakers.mark_critical(channel)
 
     @property
     def critical_channels(self) -> list[str]:
-        return sorted(self._critical)
+        return self.breakers.critical_channels
 
     async def publish(
         self,
@@ -190,8 +207,12 @@ class EventBus:
         self._idle.clear()
         try:
             await self.start()
-            await self._ensure_channel(channel)
-            deliveries = await self._send(channel, topic, prepared)
+            await self.publisher.ensure_channel(channel, required=False)
+            try:
+                deliveries = await self.publisher.send(channel, topic, prepared)
+            finally:
+                if self.spool.has_pending():
+                    self._start_drainer()
         finally:
             self._inflight -= 1
             if self._inflight == 0:
@@ -211,17 +232,142 @@ class EventBus:
             for p, (partition, offset) in zip(prepared, deliveries, strict=True)
         ]
 
-    async def _send(
-        self, channel: str, topic: str, prepared: list[PreparedEvent]
-    ) -> list[tuple[int, int]]:
-        return await self.adapter.producer().send_batch(topic, [p.record for p in prepared])
+    # ------------------------------------------------------------------ spool and DLQ
 
-    async def _ensure_channel(self, channel: str) -> None:
-        """Creates the channel's topic (and DLQ topic) as ``initialize_topics`` would, once."""
-        if channel in self._ensured:
-            return
-        await self.adapter.ensure_topics(topic_specs(channel, self.config, self.transport_config))
-        self._ensured.add(channel)
+    def _start_drainer(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(
+                self._drain_when_possible(), name="eventbus-spool-drainer"
+            )
+
+    async def _drain_when_possible(self) -> None:
+        """Publishes the spool as soon as the broker answers again; stops when it is empty."""
+        delay = 1.0
+        while self.spool.has_pending() and not self._closing:
+            try:
+                if await self.adapter.ping(self.config.spool_ping_timeout_seconds):
+                    report = await self.publisher.drain()
+                    if not report.remaining:
+                        return
+            except Exception:
+                logger.exception("draining the spool failed")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def replay_spool(self) -> dict[str, int]:
+        """Publishes every spooled event now (in order); returns {sent, already_delivered,
+        remaining}. Events whose failed delivery may have been written are looked up first
+        and not sent twice."""
+        await self.start()
+        return (await self.publisher.drain()).as_dict()
+
+    async def _dead_letter_consumed(
+        self,
+        sub: Subscription,
+        record: RecordLike,
+        event: dict[str, Any] | None,
+        error: BaseException,
+        retries: int,
+    ) -> None:
+        failure = Failure(
+            original_channel=sub.channel,
+            error_type=type(error).__name__,
+            error_message=str(error),
+            retry_count=retries,
+            original_partition=record.partition,
+            original_offset=record.offset,
+            consumer_group=sub.group_id,
+        )
+        dlq = dlq_channel(sub.channel, self.config.dlq_topic_suffix)
+        await self.publisher.ensure_channel(dlq)
+        out = dlq_record(
+            failure,
+            event=event,
+            raw_value=record.value if event is None else None,
+            key=record.key,
+            headers=list(record.headers),
+        )
+        await self.adapter.producer().send_batch(self.adapter.topic_for(dlq), [out])
+
+    async def replay_dlq(
+        self,
+        channel: str,
+        *,
+        max_events: int | None = None,
+        idle_timeout: float = 2.0,
+        group: str = "dlq-replay",
+    ) -> dict[str, int]:
+        """Republishes the events of ``channel``'s DLQ to their original channel (without
+        ``_dlq_metadata``, same event_id and key) and reports counts: {read, republished,
+        skipped, failed}. Progress is committed in the group ``group``, so a replay never
+        republishes an event twice; records that are not events (``_raw_value``) are counted
+        as skipped. Stops when the DLQ has been idle for ``idle_timeout`` seconds."""
+        if self._closing:
+            raise ClosedError("the event bus is closed")
+        await self.start()
+        dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
+        await self.publisher.ensure_channel(dlq)
+        dlq_topic = self.adapter.topic_for(dlq)
+        consumer = self.adapter.new_consumer(
+            ConsumerSpec(
+                topic=dlq_topic,
+                group_id=prefixed_group(
+                    f"{group}-{channel}", self.transport_config.consumer_group_id_prefix
+                ),
+                mode="stream",
+                auto_offset_reset="earliest",
+                enable_commit=True,
+                max_poll_records=self.transport_config.consumer_max_poll_records,
+                client_id=f"{self.transport_config.client_id}-dlq-replay",
+            )
+        )
+        counts = {"read": 0, "republished": 0, "skipped": 0, "failed": 0}
+        consumer.subscribe([dlq_topic])
+        try:
+            await consumer.wait_assigned(self.config.consumer_poll_timeout_ms / 1000.0)
+            while max_events is None or counts["read"] < max_events:
+                limit = 500 if max_events is None else min(500, max_events - counts["read"])
+                records = await poll_batch(consumer, limit, idle_timeout)  # type: ignore[arg-type]
+                if not records:
+                    break
+                counts["read"] += len(records)
+                handled = await self._replay_records(channel, records, counts)
+                consumer.mark_processed(handled)
+                if len(handled) < len(records):
+                    break
+            await consumer.commit()
+        finally:
+            await consumer.close()
+        logger.info("replayed the DLQ of %s: %s", channel, counts)
+        return counts
+
+    async def _replay_records(
+        self, channel: str, records: Sequence[RecordLike], counts: dict[str, int]
+    ) -> list[RecordLike]:
+        handled: list[RecordLike] = []
+        for record in records:
+            try:
+                body = json.loads(record.value or b"")
+            except ValueError:
+                body = {RAW_VALUE_KEY: None}
+            event = original_event(body) if isinstance(body, dict) else None
+            if event is None or not event.get("event_type"):
+                counts["skipped"] += 1
+                handled.append(record)
+                continue
+            meta = body.get(METADATA_KEY) or {}
+            target = str(meta.get("original_channel") or channel)
+            prepared = PreparedEvent(event, (record.key, encode(event), headers_for(event)))
+            try:
+                await self.publisher.ensure_channel(target)
+                await self.publisher.send(target, self.adapter.topic_for(target), [prepared])
+            except EventBusError as exc:
+                counts["failed"] += 1
+                logger.error("replaying %s from the DLQ failed: %s", event.get("event_id"), exc)
+                break
+            counts["republished"] += 1
+            handled.append(record)
+        return handled
 
     # ------------------------------------------------------------------ subscribing
 
@@ -305,7 +451,7 @@ class EventBus:
             raise InvalidArgumentError("filter_fn must be callable")
         topic = self.adapter.topic_for(channel)
         await self.start()
-        await self._ensure_channel(channel)
+        await self.publisher.ensure_channel(channel)
         spec = ConsumerSpec(
             topic=topic,
             group_id=group,
@@ -328,7 +474,13 @@ class EventBus:
             batch_size=batch_size,
             block_ms=block_ms,
             max_concurrent_partitions=self.config.max_concurrent_partitions,
+            retry=self.config.handler_retry_for(channel),
+            dead_letter=None,
         )
+        if self.config.enable_dlq:
+            sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
+                sub, record, event, error, retries
+            )
         await sub.start(self.config.consumer_poll_timeout_ms / 1000.0)
         self._subscriptions[sub.id] = sub
         logger.info("subscribed %s to %s (%s, group %s)", sub.id, channel, mode, group)
@@ -358,6 +510,11 @@ class EventBus:
 
     # ------------------------------------------------------------------ health
 
+    async def get_circuit_breaker_status(self) -> dict[str, dict[str, Any]]:
+        """Per channel: state, failure_count, consecutive_successes, total_failures,
+        total_success, last_failure_time."""
+        return self.breakers.status()
+
     async def check_connection(self, timeout: float = 5.0) -> bool:
         """Whether the broker answers a metadata request within ``timeout`` seconds."""
         return await self.adapter.ping(timeout)
@@ -378,7 +535,7 @@ class EventBus:
             bool(adapter_stats.get("producer_started", self._started)) and not self._closing
         )
         adapter_healthy = ping and not self._closing
-        breakers: dict[str, Any] = {}
+        breakers = self.breakers.status()
         open_circuits = [c for c, b in breakers.items() if b["state"] == "OPEN"]
         return {
             "circuit_breakers": breakers,
@@ -394,6 +551,12 @@ class EventBus:
                     "active_consumers": sum(1 for s in self._subscriptions.values() if s.active),
                     "consumer_error_rate": round(100.0 * errors / max(1, processed + errors), 3),
                     "consumers": consumers,
+                    "dead_lettered": self.publisher.dead_lettered
+                    + sum(s.stats.dead_lettered for s in self._subscriptions.values()),
+                    "dlq_write_failures": sum(
+                        s.stats.dlq_failures for s in self._subscriptions.values()
+                    ),
+                    "spool": self.publisher.spool_health(),
                 },
             },
             "healthy": adapter_healthy and not open_circuits,

@@ -122,6 +122,9 @@ class EventBusConfig:
     close_timeout_seconds: float = 30.0
     #: Where events that could reach neither their topic nor the DLQ are kept until replayed.
     spool_dir: str = ".eventbus-spool"
+    #: How long a publish waits for a ping before deciding the broker is still away (only
+    #: while its topic has events in the spool).
+    spool_ping_timeout_seconds: float = 1.0
     topic_configs: dict[str, TopicConfig] = field(default_factory=dict)
 
     @classmethod
@@ -256,6 +259,14 @@ class EventBusConfig:
 
     def topic_config(self, channel: str) -> TopicConfig | None:
         return self.topic_configs.get(channel)
+
+    def handler_retry_for(self, channel: str) -> RetryConfig:
+        """How a failing handler of ``channel`` is retried before the DLQ: the channel's
+        ``add_topic_config`` retry policy if it has one, else the handler default."""
+        tc = self.topic_configs.get(channel)
+        if tc is not None and tc.retry_config is not None:
+            return tc.retry_config
+        return self.handler_retry
 
     def retry_for(self, channel: str, critical: bool) -> RetryConfig:
         """The publish retry policy of a channel: its own, else the default (more attempts

@@ -129,8 +129,14 @@ class BatchDeliveryError(TransportError):
 
 
 class PublishError(EventBusError):
-    """Publishing failed after every attempt. ``cause`` is the last error; ``dlq`` tells
-    where the event went instead ("dlq", "spool" or None)."""
+    """Publishing failed after every attempt.
+
+    ``cause`` is the last error. ``dlq`` says where the undelivered events went instead:
+    ``"dlq"`` (the channel's dead-letter topic), ``"spool"`` (the local durable spool: they
+    will be published when the broker is back, so do not send them again) or ``None`` (the
+    DLQ is disabled: nothing kept them). For a batch, ``results`` has one entry per event:
+    ``(partition, offset)`` if it was delivered, else its error.
+    """
 
     def __init__(
         self,
@@ -139,14 +145,21 @@ class PublishError(EventBusError):
         cause: BaseException | None = None,
         channel: str | None = None,
         dlq: str | None = None,
+        results: list[Any] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(message, **kw)
         self.cause = cause
         self.channel = channel
         self.dlq = dlq
+        self.results: list[Any] = list(results or [])
         if cause is not None:
             self.__cause__ = cause
+
+    @property
+    def spooled(self) -> bool:
+        """The events are safe in the local spool and will be published later."""
+        return self.dlq == "spool"
 
 
 class CircuitBreakerOpenError(EventBusError):

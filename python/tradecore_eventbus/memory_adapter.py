@@ -21,7 +21,13 @@ from typing import Any
 
 from ._core import OffsetTracker
 from .eventbus_transport_config import EventBusConfig, TransportConfig
-from .exceptions import ClosedError, InvalidArgumentError, TransportTimeoutError
+from .exceptions import (
+    BatchDeliveryError,
+    ClosedError,
+    EventBusError,
+    InvalidArgumentError,
+    TransportTimeoutError,
+)
 from .memory_broker import Header, MemoryBroker, StoredRecord, TopicPartition
 from .topics import topic_for
 from .transport_adapter import (
@@ -142,8 +148,41 @@ class MemoryProducer:
     async def send_batch(
         self, topic: str, records: Sequence[OutgoingRecord]
     ) -> list[tuple[int, int]]:
-        """Sends (key, value, headers) records; returns their (partition, offset) in order."""
-        return [self._append(topic, key, value, headers, None) for key, value, headers in records]
+        """Sends (key, value, headers) records; returns their (partition, offset) in order.
+        Like the Rust producer, a partly failed batch raises :class:`BatchDeliveryError`
+        with one result per record (faults are injected through the broker)."""
+        results: list[tuple[int, int] | EventBusError] = []
+        for key, value, headers in records:
+            failure = self._broker.check_append()
+            if failure is None:
+                delivered = self._append(topic, key, value, headers, None)
+                if self._broker.take_lost_ack():
+                    results.append(
+                        TransportTimeoutError(
+                            "produce failed: Local: Message timed out (MessageTimedOut): the "
+                            "acknowledgement was lost",
+                            code=-192,
+                            code_name="MessageTimedOut",
+                            possibly_persisted=True,
+                        )
+                    )
+                else:
+                    results.append(delivered)
+            elif isinstance(failure, EventBusError):
+                results.append(failure)
+            else:
+                raise failure
+        failed = [r for r in results if isinstance(r, EventBusError)]
+        if failed:
+            first = failed[0]
+            raise BatchDeliveryError(
+                f"{len(failed)} of {len(results)} records were not delivered; first error: {first}",
+                results=list(results),
+                code=first.code,
+                code_name=first.code_name,
+                retriable=all(f.retriable for f in failed),
+            )
+        return [r for r in results if not isinstance(r, EventBusError)]
 
     async def flush(self, timeout: float = 30.0) -> None:
         _seconds(timeout, "timeout")  # nothing is ever pending
@@ -481,11 +520,23 @@ class MemoryTransportAdapter(TransportAdapter):
     async def list_topics(self) -> dict[str, int]:
         return self.broker.topics()
 
+    async def find_event_ids(
+        self, topic: str, event_ids: set[str], since_ms: int, timeout: float = 30.0
+    ) -> set[str]:
+        if not self.broker.has_topic(topic):
+            return set()
+        found: set[str] = set()
+        for record in self.broker.published(topic):
+            for name, value in record.headers:
+                if name == "event_id" and value is not None and value.decode() in event_ids:
+                    found.add(value.decode())
+        return found
+
     async def describe_topic(self, topic: str) -> dict[str, str]:
         return self.broker.topic_configs(topic)
 
     async def ping(self, timeout: float) -> bool:
-        return not self._closed
+        return not self._closed and self.broker.available
 
     def get_published_messages(self, channel: str) -> list[dict[str, Any]]:
         """The JSON-decoded value of every record published to ``channel``, in publish order

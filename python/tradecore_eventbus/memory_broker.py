@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .exceptions import InvalidArgumentError, UnknownTopicError
+from .exceptions import InvalidArgumentError, TransportTimeoutError, UnknownTopicError
 from .topics import validate_topic_name
 
 TopicPartition = tuple[str, int]
@@ -136,6 +136,35 @@ class MemoryBroker:
         self.default_partitions = default_partitions
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
+        #: Fault injection for tests: while False, every append fails like a broker that does
+        #: not answer (MessageTimedOut) and pings fail.
+        self.available = True
+        #: Fault injection: the next appends fail with these errors, one each, in order.
+        self.injected_failures: list[Exception] = []
+        #: Fault injection: the next N appends are written but reported as timed out (the
+        #: acknowledgement was lost: possibly persisted).
+        self.lost_acks = 0
+
+    def check_append(self) -> Exception | None:
+        """The error the next append must fail with (fault injection), if any."""
+        if not self.available:
+            return TransportTimeoutError(
+                "produce failed: Local: Message timed out (MessageTimedOut): the in-memory "
+                "broker is down",
+                code=-192,
+                code_name="MessageTimedOut",
+                possibly_persisted=False,
+            )
+        if self.injected_failures:
+            return self.injected_failures.pop(0)
+        return None
+
+    def take_lost_ack(self) -> bool:
+        """Whether the append about to succeed must be reported as failed anyway."""
+        if self.lost_acks > 0:
+            self.lost_acks -= 1
+            return True
+        return False
 
     # --- topics -----------------------------------------------------------------------------
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from . import _core
 from .eventbus_transport_config import EventBusConfig, TransportConfig
-from .exceptions import ClosedError, EventBusError
+from .exceptions import ClosedError, EventBusError, TransportTimeoutError
+from .transport import poll_batch
 from .transport_adapter import ConsumerLike, ConsumerSpec, ProducerLike, TopicSpec, TransportAdapter
 from .worker_consumer_groups import WorkerType
 
 logger = logging.getLogger("tradecore_eventbus.redpanda")
+
+
+#: Topic creation waits at most this long (it runs on the first publish of a channel).
+TOPIC_ADMIN_TIMEOUT_S = 10.0
 
 
 class RedpandaTransportAdapter(TransportAdapter):
@@ -107,11 +114,46 @@ class RedpandaTransportAdapter(TransportAdapter):
         result = {s.name: "exists" for s in specs if s.name in self._known_topics}
         if missing:
             created = await self._admin_client().create_topics(
-                [(s.name, s.partitions, s.replication_factor, dict(s.configs)) for s in missing]
+                [(s.name, s.partitions, s.replication_factor, dict(s.configs)) for s in missing],
+                TOPIC_ADMIN_TIMEOUT_S,
             )
             result.update(created)
             self._known_topics.update(created)
         return result
+
+    async def find_event_ids(
+        self, topic: str, event_ids: set[str], since_ms: int, timeout: float = 30.0
+    ) -> set[str]:
+        tc = self.transport_config
+        reader = _core.Consumer(
+            tc.bootstrap_servers,
+            f"{tc.consumer_group_id_prefix}-reader-{uuid.uuid4().hex[:12]}",
+            client_id=f"{tc.client_id}-reader",
+            enable_commit=False,
+            config=tc.librdkafka_config,
+        )
+        found: set[str] = set()
+        try:
+            plan = await reader.assign_from_time(topic, since_ms, timeout)
+            remaining = {p: end for p, start, end in plan if start < end}
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while remaining and loop.time() < deadline:
+                for record in await poll_batch(reader, 500, min(1.0, deadline - loop.time())):
+                    event_id = record.header("event_id")
+                    if event_id is not None and event_id.decode() in event_ids:
+                        found.add(event_id.decode())
+                    end = remaining.get(record.partition)
+                    if end is not None and record.offset + 1 >= end:
+                        del remaining[record.partition]
+            if remaining:
+                raise TransportTimeoutError(
+                    f"reading {topic} back took longer than {timeout}s "
+                    f"({len(remaining)} partition(s) not read to the end)"
+                )
+        finally:
+            await reader.close()
+        return found
 
     async def describe_topic(self, topic: str) -> dict[str, str]:
         return await self._admin_client().describe_topic(topic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from . import _core
 from .exceptions import ConfigError
 
 
@@ -36,10 +37,9 @@ class RetryConfig:
 
     def delay_cap_ms(self, retry: int) -> float:
         """Upper bound of the delay before retry number ``retry`` (1-based)."""
-        if retry < 1:
-            return 0.0
-        return float(
-            min(self.max_delay_ms, self.initial_delay_ms * self.backoff_factor ** (retry - 1))
+        # The schedule is the Rust core's (tested there); only the jitter is drawn here.
+        return _core.backoff_cap_ms(
+            retry, self.initial_delay_ms, self.max_delay_ms, self.backoff_factor
         )
 
     def delay_s(self, retry: int, rng: random.Random | None = None) -> float:

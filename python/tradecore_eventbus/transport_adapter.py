@@ -166,6 +166,14 @@ class TransportAdapter(ABC):
         """The topic's settings that differ from the broker's defaults (e.g. retention.ms)."""
 
     @abstractmethod
+    async def find_event_ids(
+        self, topic: str, event_ids: set[str], since_ms: int, timeout: float = 30.0
+    ) -> set[str]:
+        """Which of ``event_ids`` are in ``topic`` (by their ``event_id`` header), looking at
+        records written at or after ``since_ms``. Used to tell whether a delivery that timed
+        out was written after all, before sending it again."""
+
+    @abstractmethod
     async def ping(self, timeout: float) -> bool:
         """Whether the broker answers within ``timeout`` seconds. Never raises."""
 

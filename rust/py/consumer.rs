@@ -144,6 +144,27 @@ impl PyConsumer {
         })
     }
 
+    /// Reads `topic` without joining the group: assigns every partition from the first record
+    /// at or after `since_ms` (epoch milliseconds). Resolves to [(partition, start, end)],
+    /// `end` being the partition's end offset now.
+    #[pyo3(signature = (topic, since_ms, timeout = 10.0))]
+    fn assign_from_time<'py>(
+        &self,
+        py: Python<'py>,
+        topic: String,
+        since_ms: i64,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let consumer = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            Ok(
+                spawn_blocking(move || consumer.assign_from_time(&topic, since_ms, timeout))
+                    .await?,
+            )
+        })
+    }
+
     /// Stops fetching from the given (topic, partition) pairs, or from all assigned ones.
     #[pyo3(signature = (partitions = None))]
     fn pause(&self, partitions: Option<Vec<(String, i32)>>) -> PyResult<()> {

@@ -92,6 +92,34 @@ pub fn delivery_failure_to_pyerr(failure: &DeliveryFailure) -> PyErr {
     })
 }
 
+/// `CircuitBreakerOpenError` for a refused call on `channel`.
+pub fn breaker_open_error(channel: &str, state: &str, retry_after: std::time::Duration) -> PyErr {
+    Python::attach(|py| {
+        let build = || -> PyResult<PyErr> {
+            let module = EXCEPTIONS
+                .get_or_try_init(py, || {
+                    py.import("tradecore_eventbus.exceptions")
+                        .map(Bound::unbind)
+                })?
+                .bind(py);
+            let class = module.getattr("CircuitBreakerOpenError")?;
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("channel", channel)?;
+            kwargs.set_item("retry_after", retry_after.as_secs_f64())?;
+            let message = if state == "OPEN" {
+                format!(
+                    "circuit breaker of channel {channel:?} is OPEN: call refused; a trial call is allowed in {:.3}s",
+                    retry_after.as_secs_f64()
+                )
+            } else {
+                format!("circuit breaker of channel {channel:?} is HALF_OPEN and every trial slot is taken: call refused; retry shortly")
+            };
+            Ok(PyErr::from_value(class.call((message,), Some(&kwargs))?))
+        };
+        build().unwrap_or_else(|e| e)
+    })
+}
+
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         Python::attach(|py| match build(py, &err, None) {

@@ -1,6 +1,7 @@
 //! Python bindings of the transport, one module per domain; each registers its classes.
 
 mod admin;
+mod breaker;
 mod consumer;
 mod convert;
 pub mod errors;
@@ -23,6 +24,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<record::PyRecord>()?;
     m.add_class::<admin::PyAdmin>()?;
     m.add_class::<offsets::PyOffsetTracker>()?;
+    m.add_class::<breaker::PyCircuitBreaker>()?;
+    m.add_class::<breaker::PyBreakerPermit>()?;
+    m.add_class::<breaker::PyManualClock>()?;
+    m.add_function(wrap_pyfunction!(breaker::backoff_cap_ms, m)?)?;
     m.add_function(wrap_pyfunction!(logging::dropped_log_records, m)?)?;
     Ok(())
 }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from typing import Any, Literal
 
 import pytest
 from tests.bus.conftest import BusFactory, Collector
+from tests.reliability.conftest import read_topic
 
 from tradecore_eventbus import EVENT_TYPE_TO_PYDANTIC_MODEL, BaseEvent, EventBus, register_event
 
@@ -120,7 +122,7 @@ async def test_subscribing_before_anyone_published_works(bus: EventBus, channel:
     assert (await collector.wait_for(1))[0]["event_type"] == "First"
 
 
-async def test_a_failing_handler_does_not_stop_the_loop_nor_get_committed_past(
+async def test_a_failing_handler_does_not_stop_the_loop_and_its_event_is_dead_lettered(
     make_bus: BusFactory, channel: str
 ) -> None:
     bus = await make_bus()
@@ -139,14 +141,18 @@ async def test_a_failing_handler_does_not_stop_the_loop_nor_get_committed_past(
     while len(handled) < 5 and loop.time() < deadline:
         await asyncio.sleep(0.05)
     assert handled == [0, 1, 2, 4, 5], "the loop died or skipped events"
+    [dead] = await read_topic(bus, f"{channel}.dlq", 1)
+    assert json.loads(dead.value)["n"] == 3
     await bus.close()
 
-    # The failed event was never committed past: the group's next consumer gets it again.
+    # Committed past it once it was in the DLQ: the group's next consumer gets nothing old.
     again = Collector()
     bus2 = await make_bus()
     await bus2.subscribe_stream(channel, again, group="fragile", consumer="w2")
+    await bus2.publish_stream(channel, {"event_type": "Job", "n": 6}, partition_key="one")
     events = await again.wait_for(1)
-    assert events[0]["n"] == 3
+    await again.settle(0.5)
+    assert [e["n"] for e in events] == [6]
 
 
 class TradeEvent(BaseEvent):

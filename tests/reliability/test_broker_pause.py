@@ -1,0 +1,124 @@
+"""The real broker paused (SIGSTOP) under a critical channel: the breaker opens, later calls
+fail fast, failed events are spooled; after SIGCONT the breaker half-opens and closes, the
+spool drains, and the consumer sees every accepted event exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.reliability.conftest import BusBuilder
+
+from tradecore_eventbus import CircuitBreakerOpenError, PublishError, RetryConfig
+from tradecore_eventbus.eventbus_transport_config import CircuitBreakerConfig
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def broker_pid() -> int:
+    result = subprocess.run(
+        [str(ROOT / "scripts/kafka/broker.sh"), "pid"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            "this test pauses the project's own broker (make broker-start); none is running"
+        )
+    return int(result.stdout.strip())
+
+
+@contextmanager
+def paused_broker() -> Iterator[None]:
+    pid = broker_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_paused_broker_trips_the_critical_breaker_and_nothing_is_lost(
+    reliable_bus: BusBuilder,
+) -> None:
+    bus = await reliable_bus(
+        "kafka",
+        transport={"producer_delivery_timeout_ms": 1500},
+        publish_retry=RetryConfig(max_attempts=2, initial_delay_ms=10, max_delay_ms=50),
+        critical_publish_max_attempts=2,
+        critical_circuit_breaker=CircuitBreakerConfig(
+            failure_threshold=3, success_threshold=3, timeout_seconds=3.0, half_open_calls=3
+        ),
+    )
+    ch = f"transport.paused-{uuid.uuid4().hex[:8]}"
+    bus.mark_channel_as_critical(ch)
+    seen: list[str] = []
+
+    async def collect(event: dict[str, Any]) -> None:
+        seen.append(event["event_id"])
+
+    await bus.subscribe_stream(ch, collect, group="pause-audit", consumer="w1")
+    accepted: list[str] = []
+    refused = 0
+
+    async def publish() -> None:
+        nonlocal refused
+        event_id = str(uuid.uuid4())
+        try:
+            await bus.publish_stream(
+                ch, {"event_type": "OrderPlaced", "event_id": event_id}, partition_key="acct"
+            )
+        except PublishError as exc:
+            if not exc.spooled:
+                raise
+            accepted.append(event_id)  # kept in the spool: it will be published
+        except CircuitBreakerOpenError:
+            refused += 1  # refused at once: the caller knows it was not sent
+        else:
+            accepted.append(event_id)
+
+    for _ in range(20):
+        await publish()
+    assert len(accepted) == 20
+
+    with paused_broker():
+        for _ in range(3):
+            await publish()
+        status = await bus.get_circuit_breaker_status()
+        assert status[ch]["state"] == "OPEN", status[ch]
+        assert bus.spool.count() == 3
+        started = time.perf_counter()
+        for _ in range(200):
+            await publish()
+        per_call = (time.perf_counter() - started) / 200
+        assert refused == 200
+        assert per_call < 0.001, f"refusing took {per_call * 1e6:.0f} us per call"
+        health = await bus.health_check(timeout=2.0)
+        assert health["healthy"] is False
+        assert health["open_circuits"] == [ch]
+
+    await asyncio.sleep(3.2)  # the breaker's timeout: it lets trial calls through now
+    assert (await bus.get_circuit_breaker_status())[ch]["state"] == "HALF_OPEN"
+    for _ in range(3):
+        await publish()
+    assert (await bus.get_circuit_breaker_status())[ch]["state"] == "CLOSED"
+    assert bus.spool.count() == 0, "the spool drained before the new events (key order)"
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while set(seen) != set(accepted) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    counts = Counter(seen)
+    assert set(counts) == set(accepted), f"missing: {set(accepted) - set(counts)}"
+    assert max(counts.values()) == 1, f"duplicates: {[k for k, v in counts.items() if v > 1]}"
+    assert len(seen) == 26
