@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,37 @@ async def new_topic(admin: _core.Admin) -> AsyncIterator[TopicFactory]:
         return name
 
     return make
+
+
+PG_URL = os.environ.get("TRADECORE_PG_URL", "postgresql://postgres@127.0.0.1:55432/eventbus_test")
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    """A schema of its own for each PostgreSQL test, dropped afterwards."""
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(PG_URL)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} does not answer ({exc}); run `make pg-start`")
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    await conn.close()
+
+
+async def make_pool(schema: str, size: int = 10) -> Any:
+    import asyncpg
+
+    return await asyncpg.create_pool(
+        PG_URL, min_size=1, max_size=size, server_settings={"search_path": schema}
+    )
+
+
+@pytest.fixture
+async def pg_pool(pg_schema: str) -> AsyncIterator[Any]:
+    pool = await make_pool(pg_schema, 20)
+    yield pool
+    await pool.close()

@@ -255,6 +255,42 @@ async def test_health_monitoring_and_graceful_shutdown() -> None:
     assert event_bus.closed
 
 
+@pytest.mark.kafka
+@pytest.mark.postgres
+async def test_exactly_once_with_the_outbox(pg_pool: Any) -> None:
+    event_bus = await initialize()
+    # The guide's pg_client: an asyncpg pool behind its `transaction()` helper.
+    from tradecore_eventbus.outbox_service import PgClient
+
+    pg_client = PgClient(pg_pool)
+    async with pg_client.transaction() as conn:
+        await conn.execute("CREATE TABLE orders (id text)")
+
+    # --- Advanced Patterns 5. Exactly-Once Delivery (Outbox Pattern) --------------------------
+    from tradecore_eventbus.outbox_service import OutboxService
+
+    outbox = OutboxService(event_bus, pg_client)
+    await outbox.migrate()  # the tables, created explicitly once
+
+    # Publish with transaction guarantee
+    async with pg_client.transaction() as conn:
+        # Save to database
+        await conn.execute("INSERT INTO orders (id) VALUES ('1')")
+
+        # Queue event in outbox (same transaction)
+        await outbox.queue_event(
+            stream_name="transport.order-events",
+            event_data={"event_type": "OrderPlaced", "order_id": "1"},
+            transaction_conn=conn
+        )
+        # Commit transaction
+
+    # Background worker processes outbox → publishes to EventBus
+    # Guarantees: event published IFF database committed
+    assert await outbox.run_once() == 1
+    await event_bus.close()
+
+
 async def test_testing_with_the_in_memory_adapter() -> None:
     # --- Best Practices 5. Testing ------------------------------------------------------------------
     from tradecore_eventbus.memory_adapter import MemoryTransportAdapter

@@ -3,7 +3,7 @@
 The guide's classes are importable from here and from submodules named like the guide's
 files (``tradecore_eventbus.event_bus``, ``.redpanda_adapter``, ``.memory_adapter``,
 ``.eventbus_transport_config``, ``.retry``, ``.base_model``, ``.event_registry``,
-``.worker_consumer_groups``).
+``.worker_consumer_groups``, ``.outbox_service``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from .exceptions import (
     TransportTimeoutError,
     UnknownTopicError,
 )
+from .inbox import idempotent
 from .memory_adapter import MemoryTransportAdapter
+from .outbox_service import OutboxService, PgClient
 from .publishing import PublishResult
 from .redpanda_adapter import RedpandaTransportAdapter
 from .retry import RetryConfig
@@ -59,6 +61,8 @@ __all__ = [
     "InvalidTopicError",
     "KafkaError",
     "MemoryTransportAdapter",
+    "OutboxService",
+    "PgClient",
     "Producer",
     "PublishError",
     "PublishResult",
@@ -74,6 +78,7 @@ __all__ = [
     "UnknownTopicError",
     "WorkerType",
     "get_event_bus",
+    "idempotent",
     "librdkafka_version",
     "poll_batch",
     "register_event",

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -74,6 +74,7 @@ class EventBus:
         )
         self._subscriptions: dict[str, Subscription] = {}
         self._drainer: asyncio.Task[None] | None = None
+        self._health_sources: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self._start_lock = asyncio.Lock()
         self._started = False
         self._closing = False
@@ -510,6 +511,11 @@ class EventBus:
 
     # ------------------------------------------------------------------ health
 
+    def add_health_source(self, name: str, source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """Adds ``name: await source()`` to ``health_check()["adapter"]["details"]`` (the
+        outbox registers its backlog this way)."""
+        self._health_sources[name] = source
+
     async def get_circuit_breaker_status(self) -> dict[str, dict[str, Any]]:
         """Per channel: state, failure_count, consecutive_successes, total_failures,
         total_success, last_failure_time."""
@@ -535,6 +541,12 @@ class EventBus:
             bool(adapter_stats.get("producer_started", self._started)) and not self._closing
         )
         adapter_healthy = ping and not self._closing
+        extra: dict[str, Any] = {}
+        for name, source in self._health_sources.items():
+            try:
+                extra[name] = await asyncio.wait_for(source(), timeout)
+            except Exception as exc:  # health never raises
+                extra[name] = {"error": f"{type(exc).__name__}: {exc}"}
         breakers = self.breakers.status()
         open_circuits = [c for c, b in breakers.items() if b["state"] == "OPEN"]
         return {
@@ -557,6 +569,7 @@ class EventBus:
                         s.stats.dlq_failures for s in self._subscriptions.values()
                     ),
                     "spool": self.publisher.spool_health(),
+                    **extra,
                 },
             },
             "healthy": adapter_healthy and not open_circuits,

@@ -73,7 +73,7 @@ async def read_topic(bus: EventBus, channel: str, count: int, timeout: float = 3
         await consumer.wait_assigned(30)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while len(out) < count and loop.time() < deadline:
+        while (len(out) < count or count == 0) and loop.time() < deadline:
             out.extend(await poll_batch(consumer, 500, 1.0))  # type: ignore[arg-type]
     finally:
         await consumer.close()
