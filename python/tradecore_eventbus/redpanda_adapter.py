@@ -133,11 +133,19 @@ class RedpandaTransportAdapter(TransportAdapter):
             config=tc.librdkafka_config,
         )
         found: set[str] = set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            plan = await reader.assign_from_time(topic, since_ms, timeout)
+            # Right after a broker comes back its partitions may briefly have no leader.
+            while True:
+                try:
+                    plan = await reader.assign_from_time(topic, since_ms, timeout)
+                    break
+                except EventBusError as exc:
+                    if not exc.retriable or loop.time() + 0.5 > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
             remaining = {p: end for p, start, end in plan if start < end}
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
             while remaining and loop.time() < deadline:
                 for record in await poll_batch(reader, 500, min(1.0, deadline - loop.time())):
                     event_id = record.header("event_id")
