@@ -69,10 +69,12 @@ fmt: develop ## Format Rust and Python sources
 	$(VENV)/bin/ruff check --fix python tests benches
 
 .PHONY: bench
-bench: develop ## Benchmarks against aiokafka, confluent-kafka and pure Rust (starts the broker)
+bench: develop ## Benchmarks vs aiokafka, confluent-kafka and pure Rust (starts the broker; SCALE=0.1 for a quick run)
 	$(PIP) install -q "aiokafka>=0.11" "confluent-kafka>=2.12" "matplotlib>=3.8"
 	scripts/kafka/broker.sh start
-	$(PY) benches/produce_compare.py
+	$(PY) benches/harness.py --scale $(or $(SCALE),1.0)
+	cargo bench --bench core_paths
+	$(PY) -m pytest benches/test_python_paths.py --benchmark-only -p no:cacheprovider
 
 .PHONY: broker-start
 broker-start: ## Start the local Kafka 4.x broker on 127.0.0.1:19092 (fetches jars once)

@@ -1,6 +1,7 @@
 //! tradecore-eventbus core: the Kafka transport (producer, consumer, admin) behind the
 //! Python `EventBus`. `kafka` is plain Rust; `py` holds the bindings.
 
+pub mod events;
 pub mod kafka;
 mod py;
 pub mod reliability;

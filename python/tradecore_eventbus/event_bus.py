@@ -21,10 +21,17 @@ from .breakers import BreakerRegistry
 from .dead_letter import METADATA_KEY, RAW_VALUE_KEY, Failure, dlq_record, original_event
 from .envelope import encode, headers_for
 from .eventbus_transport_config import EventBusConfig, TransportConfig
-from .exceptions import ClosedError, EventBusError, InvalidArgumentError
+from .exceptions import ClosedError, EventBusError, InvalidArgumentError, PublishError
 from .handlers import Handler
 from .publisher import Publisher
-from .publishing import PreparedEvent, PublishResult, prepare
+from .publishing import (
+    PreparedBatch,
+    PreparedEvent,
+    PublishResult,
+    PythonBatch,
+    prepare,
+    prepare_each,
+)
 from .spool import Spool
 from .subscription import FilterFn, Subscription
 from .topics import dlq_channel
@@ -75,6 +82,7 @@ class EventBus:
         self._subscriptions: dict[str, Subscription] = {}
         self._drainer: asyncio.Task[None] | None = None
         self._health_sources: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
+        self._coalescers: dict[str, _Coalescer] = {}
         self._start_lock = asyncio.Lock()
         self._started = False
         self._closing = False
@@ -90,6 +98,10 @@ class EventBus:
         """Connects the producer. Optional: every call connects on first use."""
         if self._closing:
             raise ClosedError("the event bus is closed")
+        await self._connect()
+
+    async def _connect(self) -> None:
+        # Also used by calls accepted before close() began: they finish normally.
         if self._started:
             return
         async with self._start_lock:
@@ -163,8 +175,7 @@ class EventBus:
         key: str | None = None,
     ) -> PublishResult:
         """Publishes one event to a pub/sub channel; returns once the broker stored it."""
-        results = await self._publish(channel, [event_data_dict], partition_key or key)
-        return results[0]
+        return await self._publish_one(channel, event_data_dict, partition_key or key)
 
     async def publish_stream(
         self,
@@ -176,8 +187,7 @@ class EventBus:
     ) -> PublishResult:
         """Publishes one event to a durable stream; returns once the broker acknowledged it
         (acks=all). Events with the same ``partition_key`` keep their order."""
-        results = await self._publish(stream_name, [event_data_dict], partition_key or key)
-        return results[0]
+        return await self._publish_one(stream_name, event_data_dict, partition_key or key)
 
     async def publish_batch(
         self,
@@ -189,48 +199,80 @@ class EventBus:
         nothing is sent and the error names each invalid position."""
         if not events_data_list:
             return []
-        return await self._publish(channel, events_data_list, partition_key)
-
-    async def _publish(
-        self, channel: str, events: Sequence[Mapping[str, Any]], key: str | None
-    ) -> list[PublishResult]:
         if self._closing:
             raise ClosedError("the event bus is closed")
         topic = self.adapter.topic_for(channel)
         prepared = prepare(
             channel,
-            events,
-            key,
+            events_data_list,
+            partition_key,
             validate=self.validate_on_publish,
             strict=self.config.strict_validation,
         )
+        self._enter()
+        try:
+            deliveries = await self._send(channel, topic, prepared)
+        finally:
+            self._leave()
+        return self._results(
+            channel, topic, partition_key, prepared, range(len(prepared)), deliveries
+        )
+
+    async def _publish_one(
+        self, channel: str, event: Mapping[str, Any], key: str | None
+    ) -> PublishResult:
+        if self._closing:
+            raise ClosedError("the event bus is closed")
+        topic = self.adapter.topic_for(channel)
+        coalescer = self._coalescers.get(channel)
+        if coalescer is None:
+            coalescer = self._coalescers[channel] = _Coalescer(self, channel, topic)
+        return await coalescer.submit(event, key)
+
+    def _enter(self) -> None:
         self._inflight += 1
         self._idle.clear()
+
+    def _leave(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
+
+    async def _send(
+        self, channel: str, topic: str, prepared: PreparedBatch
+    ) -> list[tuple[int, int]]:
+        await self._connect()
+        await self.publisher.ensure_channel(channel, required=False)
         try:
-            await self.start()
-            await self.publisher.ensure_channel(channel, required=False)
-            try:
-                deliveries = await self.publisher.send(channel, topic, prepared)
-            finally:
-                if self.spool.has_pending():
-                    self._start_drainer()
+            deliveries = await self.publisher.send(channel, topic, prepared)
         finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+            if self.spool.has_pending():
+                self._start_drainer()
         self._published += len(prepared)
+        return deliveries
+
+    @staticmethod
+    def _results(
+        channel: str,
+        topic: str,
+        key: str | None,
+        prepared: PreparedBatch,
+        indices: Sequence[int],
+        deliveries: Sequence[tuple[int, int]],
+    ) -> list[PublishResult]:
         return [
             PublishResult(
-                channel=channel,
-                topic=topic,
-                event_id=str(p.event["event_id"]),
-                event_type=str(p.event["event_type"]),
-                partition=partition,
-                offset=offset,
-                key=key,
-                event=p.event,
+                channel,
+                topic,
+                prepared.event_id(i),
+                prepared.event_type(i),
+                partition,
+                offset,
+                key,
+                prepared,
+                i,
             )
-            for p, (partition, offset) in zip(prepared, deliveries, strict=True)
+            for i, (partition, offset) in zip(indices, deliveries, strict=True)
         ]
 
     # ------------------------------------------------------------------ spool and DLQ
@@ -245,6 +287,9 @@ class EventBus:
         """Publishes the spool as soon as the broker answers again; stops when it is empty."""
         delay = 1.0
         while self.spool.has_pending() and not self._closing:
+            # The spool just got events because the broker did not answer: give it a moment.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
             try:
                 if await self.adapter.ping(self.config.spool_ping_timeout_seconds):
                     report = await self.publisher.drain()
@@ -252,8 +297,6 @@ class EventBus:
                         return
             except Exception:
                 logger.exception("draining the spool failed")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
 
     async def replay_spool(self) -> dict[str, int]:
         """Publishes every spooled event now (in order); returns {sent, already_delivered,
@@ -358,10 +401,12 @@ class EventBus:
                 continue
             meta = body.get(METADATA_KEY) or {}
             target = str(meta.get("original_channel") or channel)
-            prepared = PreparedEvent(event, (record.key, encode(event), headers_for(event)))
+            prepared = PythonBatch(
+                [PreparedEvent(event, (record.key, encode(event), headers_for(event)))]
+            )
             try:
                 await self.publisher.ensure_channel(target)
-                await self.publisher.send(target, self.adapter.topic_for(target), [prepared])
+                await self.publisher.send(target, self.adapter.topic_for(target), prepared)
             except EventBusError as exc:
                 counts["failed"] += 1
                 logger.error("replaying %s from the DLQ failed: %s", event.get("event_id"), exc)
@@ -580,6 +625,103 @@ class EventBus:
                 "total_channels_monitored": len(breakers),
             },
         }
+
+
+class _Coalescer:
+    """Single publishes to one channel made in the same event-loop turn, sent as one batch:
+    one encoding pass, one Rust crossing, one breaker call and one wake-up for all of them,
+    while each caller still gets its own result or error."""
+
+    MAX_BATCH = 1000
+
+    def __init__(self, bus: EventBus, channel: str, topic: str) -> None:
+        self.bus = bus
+        self.channel = channel
+        self.topic = topic
+        self.pending: list[tuple[Mapping[str, Any], str | None, asyncio.Future[PublishResult]]] = []
+        self.scheduled = False
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, event: Mapping[str, Any], key: str | None) -> asyncio.Future[PublishResult]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PublishResult] = loop.create_future()
+        self.bus._enter()
+        future.add_done_callback(lambda _f: self.bus._leave())
+        self.pending.append((event, key, future))
+        if len(self.pending) >= self.MAX_BATCH:
+            self.flush()
+        elif not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self.flush)
+        return future
+
+    def flush(self) -> None:
+        self.scheduled = False
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        task = asyncio.ensure_future(self._send(batch))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send(
+        self, batch: list[tuple[Mapping[str, Any], str | None, asyncio.Future[PublishResult]]]
+    ) -> None:
+        bus = self.bus
+        futures = [f for _, _, f in batch]
+        try:
+            prepared, positions, failures = prepare_each(
+                [e for e, _, _ in batch],
+                [k for _, k, _ in batch],
+                validate=bus.validate_on_publish,
+                strict=bus.config.strict_validation,
+            )
+            for i, exc in failures.items():
+                logger.warning("not publishing to %s: %s", self.channel, exc.message)
+                _settle(futures[i], exc)
+            if not positions:
+                return
+            try:
+                deliveries = await bus._send(self.channel, self.topic, prepared)
+            except PublishError as exc:
+                for j, i in enumerate(positions):
+                    result = exc.results[j] if j < len(exc.results) else None
+                    if isinstance(result, tuple):
+                        _settle(futures[i], self._result(prepared, j, batch[i][1], result))
+                    else:
+                        _settle(futures[i], exc.for_one(result))
+                return
+            for j, i in enumerate(positions):
+                _settle(futures[i], self._result(prepared, j, batch[i][1], deliveries[j]))
+        except BaseException as exc:  # breaker open, closed bus, transport errors, cancellation
+            for f in futures:
+                _settle(f, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _result(
+        self, prepared: PreparedBatch, j: int, key: str | None, delivery: tuple[int, int]
+    ) -> PublishResult:
+        return PublishResult(
+            self.channel,
+            self.topic,
+            prepared.event_id(j),
+            prepared.event_type(j),
+            int(delivery[0]),
+            int(delivery[1]),
+            key,
+            prepared,
+            j,
+        )
+
+
+def _settle(future: asyncio.Future[PublishResult], outcome: PublishResult | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 _default_bus: EventBus | None = None

@@ -156,6 +156,21 @@ class PublishError(EventBusError):
         if cause is not None:
             self.__cause__ = cause
 
+    def for_one(self, result: Any) -> PublishError:
+        """This error as seen by the caller of one event of the batch (``result``: its
+        entry of ``results``)."""
+        cause = result if isinstance(result, BaseException) else self.cause
+        return PublishError(
+            self.message,
+            cause=cause,
+            channel=self.channel,
+            dlq=self.dlq,
+            results=[result] if result is not None else [],
+            retriable=self.retriable,
+            code=self.code,
+            code_name=self.code_name,
+        )
+
     @property
     def spooled(self) -> bool:
         """The events are safe in the local spool and will be published later."""

@@ -66,6 +66,9 @@ def make_invoker(handler: Handler) -> Invoker:
     if not callable(handler):
         raise TypeError(f"handler must be callable, not {type(handler).__name__}")
     model = model_parameter(handler)
+    if model is None and inspect.iscoroutinefunction(handler):
+        # The common case: an `async def` taking the dict; no wrapper coroutine per event.
+        return handler
 
     async def invoke(event: dict[str, Any]) -> None:
         arg: Any = _validate(model, event) if model is not None else event

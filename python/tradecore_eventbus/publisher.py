@@ -33,7 +33,7 @@ from .exceptions import (
     QueueFullError,
     TransportTimeoutError,
 )
-from .publishing import PreparedEvent
+from .publishing import PreparedBatch
 from .spool import Spool, SpoolEntry
 from .topics import dlq_channel, topic_specs
 from .transport_adapter import OutgoingRecord, TransportAdapter
@@ -111,9 +111,7 @@ class Publisher:
 
     # ---------------------------------------------------------------- publish
 
-    async def send(
-        self, channel: str, topic: str, prepared: Sequence[PreparedEvent]
-    ) -> list[Delivery]:
+    async def send(self, channel: str, topic: str, prepared: PreparedBatch) -> list[Delivery]:
         breaker = self.breakers.get(channel)
         with breaker.acquire() as permit:
             if self.spool.has_pending(topic):
@@ -153,7 +151,7 @@ class Publisher:
         raise AssertionError("unreachable: _give_up always raises")
 
     async def _send_with_retry(
-        self, channel: str, topic: str, prepared: Sequence[PreparedEvent]
+        self, channel: str, topic: str, prepared: PreparedBatch
     ) -> SendOutcome:
         retry = self.config.retry_for(channel, self.breakers.is_critical(channel))
         outcome = SendOutcome(deliveries=[None] * len(prepared))
@@ -163,7 +161,7 @@ class Publisher:
             outcome.attempts += 1
             retriable = False
             try:
-                results = await producer.send_batch(topic, [prepared[i].record for i in pending])
+                results = await prepared.send(producer, topic, pending)
                 for i, d in zip(pending, results, strict=True):
                     outcome.deliveries[i] = d
                 return outcome
@@ -198,10 +196,10 @@ class Publisher:
                 outcome.last_error,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await backoff_sleep(delay)
 
     async def _give_up(
-        self, channel: str, topic: str, prepared: Sequence[PreparedEvent], outcome: SendOutcome
+        self, channel: str, topic: str, prepared: PreparedBatch, outcome: SendOutcome
     ) -> None:
         failed = outcome.failed
         last = outcome.last_error
@@ -243,7 +241,7 @@ class Publisher:
         self,
         channel: str,
         topic: str,
-        prepared: Sequence[PreparedEvent],
+        prepared: PreparedBatch,
         indices: Sequence[int] | range,
         outcome: SendOutcome | None,
         *,
@@ -257,8 +255,8 @@ class Publisher:
                 SpoolEntry.create(
                     topic,
                     channel,
-                    str(prepared[i].event["event_id"]),
-                    records[n] if records is not None else prepared[i].record,
+                    prepared.event_id(i),
+                    records[n] if records is not None else prepared.record(i),
                     reason=str(err) if err is not None else "queued behind spooled events",
                     possibly_persisted=bool(err is not None and err.possibly_persisted),
                     destination=destination,
@@ -270,7 +268,7 @@ class Publisher:
     async def _to_dlq(
         self,
         channel: str,
-        prepared: Sequence[PreparedEvent],
+        prepared: PreparedBatch,
         failed: Sequence[int],
         outcome: SendOutcome,
     ) -> str:
@@ -285,10 +283,10 @@ class Publisher:
                 error_message=str(err),
                 retry_count=max(0, outcome.attempts - 1),
             )
-            key, _value, headers = prepared[i].record
+            key, _value, headers = prepared.record(i)
             records.append(
                 dlq_record(
-                    failure, event=prepared[i].event, raw_value=None, key=key, headers=headers
+                    failure, event=prepared.event(i), raw_value=None, key=key, headers=headers
                 )
             )
         try:
@@ -384,6 +382,11 @@ class Publisher:
             "oldest_age": self.spool.oldest_age_s(),
             "directory": str(self.spool.directory),
         }
+
+
+async def backoff_sleep(seconds: float) -> None:
+    """The wait between publish attempts (a seam the retry tests observe)."""
+    await asyncio.sleep(seconds)
 
 
 def now_ms() -> int:

@@ -1,24 +1,113 @@
 """Turning caller events into records: enrichment, validation and encoding, all before
-anything is sent, so a batch with one bad event sends nothing."""
+anything is sent, so a batch with one bad event sends nothing.
+
+Events with nothing to validate (validation off, or no registered model for their type) are
+enriched and encoded in one pass in Rust (``_core.encode_events``); events checked against
+a Pydantic model take the Python path. Both give the same records.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from .envelope import encode, enrich, headers_for
-from .event_registry import validate_event
+from . import _core
+from .envelope import _json_default, encode, enrich, headers_for
+from .event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL, validate_event
 from .exceptions import EventValidationError
-from .transport_adapter import OutgoingRecord
+from .transport_adapter import OutgoingRecord, ProducerLike
 
 logger = logging.getLogger("tradecore_eventbus.publish")
 
 
+class PreparedBatch(Protocol):
+    """Encoded events ready to send, addressed by position."""
+
+    def __len__(self) -> int: ...
+    def event_id(self, i: int) -> str: ...
+    def event_type(self, i: int) -> str: ...
+    def event(self, i: int) -> dict[str, Any]: ...
+    def record(self, i: int) -> OutgoingRecord: ...
+    async def send(
+        self, producer: ProducerLike, topic: str, indices: Sequence[int]
+    ) -> list[tuple[int, int]]: ...
+
+
 @dataclass(frozen=True)
+class PreparedEvent:
+    event: dict[str, Any]
+    record: OutgoingRecord
+
+
+class PythonBatch:
+    """Events prepared in Python (validated against their models)."""
+
+    def __init__(self, events: list[PreparedEvent]) -> None:
+        self.events = events
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def event_id(self, i: int) -> str:
+        return str(self.events[i].event["event_id"])
+
+    def event_type(self, i: int) -> str:
+        return str(self.events[i].event["event_type"])
+
+    def event(self, i: int) -> dict[str, Any]:
+        return self.events[i].event
+
+    def record(self, i: int) -> OutgoingRecord:
+        return self.events[i].record
+
+    async def send(
+        self, producer: ProducerLike, topic: str, indices: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        return await producer.send_batch(topic, [self.events[i].record for i in indices])
+
+
+class RustBatch:
+    """Events enriched and encoded by the Rust core; sent without leaving Rust when the
+    producer is the Rust one."""
+
+    def __init__(self, batch: _core.EncodedBatch) -> None:
+        self.batch = batch
+        self._ids = batch.event_ids
+        self._types = batch.event_types
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def event_id(self, i: int) -> str:
+        return self._ids[i]
+
+    def event_type(self, i: int) -> str:
+        return self._types[i]
+
+    def event(self, i: int) -> dict[str, Any]:
+        return dict(self.batch.event(i))
+
+    def record(self, i: int) -> OutgoingRecord:
+        return self.batch.record(i)
+
+    async def send(
+        self, producer: ProducerLike, topic: str, indices: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        send_encoded = getattr(producer, "send_encoded", None)
+        if send_encoded is not None:
+            whole = len(indices) == len(self._ids)
+            result: list[tuple[int, int]] = await send_encoded(
+                topic, self.batch, None if whole else list(indices)
+            )
+            return result
+        return await producer.send_batch(topic, [self.record(i) for i in indices])
+
+
+@dataclass(frozen=True, slots=True)
 class PublishResult:
-    """What was sent and where the broker stored it."""
+    """What was sent and where the broker stored it. ``event`` is the enriched event."""
 
     channel: str
     topic: str
@@ -27,13 +116,12 @@ class PublishResult:
     partition: int
     offset: int
     key: str | None
-    event: dict[str, Any] = field(repr=False, compare=False)
+    _batch: PreparedBatch = field(repr=False, compare=False)
+    _index: int = field(repr=False, compare=False)
 
-
-@dataclass(frozen=True)
-class PreparedEvent:
-    event: dict[str, Any]
-    record: OutgoingRecord
+    @property
+    def event(self) -> dict[str, Any]:
+        return self._batch.event(self._index)
 
 
 def prepare_one(
@@ -51,31 +139,93 @@ def prepare_one(
     )
 
 
-def prepare(
-    channel: str,
+def _encoding_error(message: str) -> EventValidationError:
+    return EventValidationError(
+        message, errors=[{"type": "value_error", "loc": (), "msg": message}]
+    )
+
+
+def _needs_python(events: Sequence[Any], validate: bool, strict: bool) -> bool:
+    if validate and strict:
+        return True
+    registry = EVENT_TYPE_TO_PYDANTIC_MODEL
+    for e in events:
+        if type(e) is not dict:
+            return True
+        if validate and registry and e.get("event_type") in registry:
+            return True
+    return False
+
+
+def prepare_each(
     events: Sequence[Mapping[str, Any]],
-    key: str | None,
+    keys: Sequence[str | None],
     *,
     validate: bool,
     strict: bool,
-) -> list[PreparedEvent]:
+) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
+    """Prepares events independently: the batch of those that are valid, the original
+    position of each of them, and the error of each invalid one (by position)."""
+    failures: dict[int, EventValidationError] = {}
+    if not _needs_python(events, validate, strict):
+        encoded, problems = _core.encode_events(events, list(keys), _json_default)
+        for i, message in problems:
+            failures[i] = _encoding_error(message)
+        return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
+    prepared: list[PreparedEvent] = []
+    positions: list[int] = []
+    for i, data in enumerate(events):
+        try:
+            prepared.append(prepare_one(data, keys[i], validate=validate, strict=strict))
+            positions.append(i)
+        except EventValidationError as exc:
+            failures[i] = exc
+    return PythonBatch(prepared), positions, failures
+
+
+def prepare(
+    channel: str,
+    events: Sequence[Mapping[str, Any]],
+    key: str | Sequence[str | None] | None,
+    *,
+    validate: bool,
+    strict: bool,
+) -> PreparedBatch:
     """Prepares every event or raises one :class:`EventValidationError`: for a single event
     its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
-    (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``)."""
-    if isinstance(events, (Mapping, str | bytes)):
+    (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``).
+
+    ``key`` is one partition key for all events, or one per event."""
+    if isinstance(events, Mapping | str | bytes):
         raise EventValidationError(
             "events_data_list must be a list of event dicts",
             errors=[{"type": "list_type", "loc": (), "input": type(events).__name__}],
         )
-    prepared: list[PreparedEvent] = []
     failures: list[tuple[int, EventValidationError]] = []
-    for i, data in enumerate(events):
-        try:
-            prepared.append(prepare_one(data, key, validate=validate, strict=strict))
-        except EventValidationError as exc:
-            failures.append((i, exc))
+    batch: PreparedBatch
+    if not _needs_python(events, validate, strict):
+        encoded, problems = _core.encode_events(events, key, _json_default)
+        failures = [
+            (
+                i,
+                EventValidationError(
+                    message, errors=[{"type": "value_error", "loc": (), "msg": message}]
+                ),
+            )
+            for i, message in problems
+        ]
+        batch = RustBatch(encoded)
+    else:
+        prepared: list[PreparedEvent] = []
+        for i, data in enumerate(events):
+            k = key if key is None or isinstance(key, str) else key[i]
+            try:
+                prepared.append(prepare_one(data, k, validate=validate, strict=strict))
+            except EventValidationError as exc:
+                failures.append((i, exc))
+        batch = PythonBatch(prepared)
     if not failures:
-        return prepared
+        return batch
     if len(events) == 1:
         # One event: its own error, with Pydantic's error list.
         logger.warning("not publishing to %s: %s", channel, failures[0][1].message)

@@ -104,12 +104,13 @@ class PartitionWorker:
                     self._more.clear()
                     await self._more.wait()
                     continue
-                record = self.queue.popleft()
+                # One concurrency slot for a run of records, not one per record.
                 async with sub.limit:
-                    resolved = await sub.handle(record)
-                if not resolved:
-                    break  # stopping before the record was resolved: it is not marked
-                done.append(record)
+                    while self.queue and len(done) < MARK_CHUNK and not sub.stopping:
+                        record = self.queue.popleft()
+                        if not await sub.handle(record):
+                            return  # stopping before it was resolved: not marked
+                        done.append(record)
                 if len(done) >= MARK_CHUNK:
                     sub.mark(done)
                     done = []

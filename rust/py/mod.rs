@@ -4,6 +4,7 @@ mod admin;
 mod breaker;
 mod consumer;
 mod convert;
+pub mod encode;
 pub mod errors;
 pub mod logging;
 mod offsets;
@@ -24,6 +25,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<record::PyRecord>()?;
     m.add_class::<admin::PyAdmin>()?;
     m.add_class::<offsets::PyOffsetTracker>()?;
+    m.add_class::<encode::EncodedBatch>()?;
+    m.add_function(wrap_pyfunction!(encode::encode_events, m)?)?;
     m.add_class::<breaker::PyCircuitBreaker>()?;
     m.add_class::<breaker::PyBreakerPermit>()?;
     m.add_class::<breaker::PyManualClock>()?;

@@ -3,12 +3,13 @@
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use rdkafka::message::OwnedHeaders;
+use rdkafka::message::{Header, OwnedHeaders};
 
 use super::convert::{extra_config, headers, optional_bytes, seconds};
+use super::encode::EncodedBatch;
 use super::errors::delivery_failure_to_pyerr;
 use crate::kafka::error::{Error, Outcome};
 use crate::kafka::producer::{KafkaProducer, OutRecord};
@@ -145,6 +146,56 @@ impl PyProducer {
             });
         }
         let pending = self.inner.enqueue(topic, out_records.into_iter())?;
+        let producer = Arc::clone(&self.inner);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let deliveries = producer.finish(pending).await?;
+            Ok(deliveries
+                .into_iter()
+                .map(|d| (d.partition, d.offset))
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// Sends events encoded by `encode_events` (all, or those at `indices`), each with its
+    /// key and the event_type / event_id / content-type headers. Resolves like
+    /// `send_batch`, in the order of `indices`.
+    #[pyo3(signature = (topic, batch, indices = None))]
+    fn send_encoded<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        batch: PyRef<'py, EncodedBatch>,
+        indices: Option<Vec<usize>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let picked: Vec<usize> = match indices {
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|&&i| i >= batch.values.len()) {
+                    return Err(PyIndexError::new_err(format!(
+                        "no event {bad} in the batch"
+                    )));
+                }
+                list
+            }
+            None => (0..batch.values.len()).collect(),
+        };
+        let records = picked.iter().map(|&i| {
+            let headers = batch.headers(i).into_iter().fold(
+                OwnedHeaders::new_with_capacity(3),
+                |h, (key, value)| {
+                    h.insert(Header {
+                        key,
+                        value: Some(value),
+                    })
+                },
+            );
+            OutRecord {
+                key: batch.keys[i].as_deref(),
+                value: Some(&batch.values[i]),
+                headers: Some(headers),
+                partition: None,
+            }
+        });
+        let pending = self.inner.enqueue(topic, records)?;
         let producer = Arc::clone(&self.inner);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let deliveries = producer.finish(pending).await?;

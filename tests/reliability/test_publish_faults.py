@@ -284,7 +284,7 @@ async def test_each_retry_variable_changes_the_schedule(
     async def record_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr(publisher_module.asyncio, "sleep", record_sleep)
+    monkeypatch.setattr(publisher_module, "backoff_sleep", record_sleep)
     broker.injected_failures += [timeout_error() for _ in range(10)]
     with pytest.raises(PublishError):
         await bus.publish_stream(ch, {"event_type": "X"})

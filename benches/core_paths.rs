@@ -1,0 +1,102 @@
+//! Criterion benches of the Rust hot paths: the breaker permit every publish takes, event
+//! enrichment pieces (ids, timestamps), batch building (delivery tracking, headers) and the
+//! per-record commit bookkeeping.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use _core::events::{utc_timestamp, uuid4_strings};
+use _core::kafka::delivery::{BatchTracker, DeliveryTag};
+use _core::kafka::error::{Delivery, Outcome};
+use _core::kafka::offsets::OffsetTracker;
+use _core::kafka::producer::make_headers;
+use _core::reliability::breaker::{BreakerConfig, CircuitBreaker};
+use _core::reliability::clock::{ManualClock, SystemClock};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn breaker(c: &mut Criterion) {
+    let closed = CircuitBreaker::new(BreakerConfig::default(), SystemClock::shared());
+    c.bench_function("breaker: permit + success (CLOSED)", |b| {
+        b.iter(|| closed.try_acquire().map(|p| p.success()))
+    });
+    let open = CircuitBreaker::new(BreakerConfig::default(), Arc::new(ManualClock::default()));
+    for _ in 0..5 {
+        open.try_acquire().unwrap().failure();
+    }
+    c.bench_function("breaker: refused (OPEN)", |b| {
+        b.iter(|| black_box(open.try_acquire().is_err()))
+    });
+}
+
+fn enrichment(c: &mut Criterion) {
+    let mut g = c.benchmark_group("enrichment");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("1000 uuid4 ids", |b| {
+        b.iter(|| uuid4_strings(black_box(1000)))
+    });
+    g.finish();
+    c.bench_function("utc timestamp", |b| {
+        b.iter(|| utc_timestamp(black_box(SystemTime::now())))
+    });
+}
+
+fn batch_building(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch building");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("1000 delivery tags + headers + outcomes", |b| {
+        b.iter(|| {
+            let tracker = BatchTracker::new(1000);
+            for i in 0..1000usize {
+                let tag = Box::new(DeliveryTag {
+                    tracker: tracker.clone(),
+                    index: i,
+                });
+                let headers = make_headers([
+                    ("event_type", Some(&b"OrderPlaced"[..])),
+                    (
+                        "event_id",
+                        Some(&b"6513270e-269e-4d37-b2a7-4de452e6b438"[..]),
+                    ),
+                    ("content-type", Some(&b"application/json"[..])),
+                ]);
+                black_box(headers);
+                tag.tracker.complete(
+                    tag.index,
+                    Outcome::Delivered(Delivery {
+                        partition: 0,
+                        offset: i as i64,
+                    }),
+                );
+            }
+            black_box(tracker.outcomes())
+        })
+    });
+    g.finish();
+}
+
+fn commit_bookkeeping(c: &mut Criterion) {
+    let mut g = c.benchmark_group("commit bookkeeping");
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("deliver + mark 500 records", |b| {
+        let mut tracker = OffsetTracker::default();
+        tracker.assign("orders", 0);
+        let mut next = 0i64;
+        b.iter(|| {
+            for o in next..next + 500 {
+                tracker.delivered("orders", 0, o);
+            }
+            tracker.processed((next..next + 500).map(|o| ("orders", 0, o)));
+            next += 500;
+            black_box(tracker.take_dirty())
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = breaker, enrichment, batch_building, commit_bookkeeping
+}
+criterion_main!(benches);

@@ -1,0 +1,155 @@
+//! The limit of this broker and machine: a pure-Rust rdkafka producer and consumer doing
+//! the workloads of the Python contenders (same events, serde_json, same settings), with no
+//! Python at all. Prints one JSON line.
+//!
+//!     cargo bench --bench rdkafka_peer -- produce <topic> <records> [linger_ms]
+//!     cargo bench --bench rdkafka_peer -- consume <topic> <records>
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct OrderPlaced {
+    event_type: String,
+    event_id: String,
+    order_id: String,
+    account_id: String,
+    symbol: String,
+    quantity: u32,
+    price: f64,
+    timestamp: String,
+}
+
+fn events(n: usize) -> Vec<OrderPlaced> {
+    const SYMBOLS: [&str; 8] = [
+        "AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "JPM",
+    ];
+    let ids = tradecore_eventbus_core::uuids(n);
+    let now = tradecore_eventbus_core::now();
+    (0..n)
+        .map(|i| OrderPlaced {
+            event_type: "OrderPlaced".into(),
+            event_id: ids[i].clone(),
+            order_id: format!("ord-{i:09}"),
+            account_id: format!("acct-{:05}", (i * 7919) % 10_000),
+            symbol: SYMBOLS[i % SYMBOLS.len()].into(),
+            quantity: (i % 999 + 1) as u32,
+            price: 10.0 + (i % 99_000) as f64 / 100.0,
+            timestamp: now.clone(),
+        })
+        .collect()
+}
+
+mod tradecore_eventbus_core {
+    pub fn uuids(n: usize) -> Vec<String> {
+        _core::events::uuid4_strings(n)
+    }
+    pub fn now() -> String {
+        _core::events::utc_timestamp(std::time::SystemTime::now())
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn produce(topic: &str, n: usize, linger_ms: u32) -> f64 {
+    let evs = events(n);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:19092")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", linger_ms.to_string())
+        .set("batch.size", "16384")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let started = Instant::now();
+    for e in &evs {
+        let value = serde_json::to_vec(e).expect("encode");
+        let mut record = BaseRecord::to(topic)
+            .payload(&value)
+            .key(e.account_id.as_bytes());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    started.elapsed().as_secs_f64()
+}
+
+fn consume(topic: &str, n: usize) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:19092")
+        .set("group.id", format!("bench-rust-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut seen = 0usize;
+    let mut since_commit = 0usize;
+    while seen < n {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let _event: OrderPlaced =
+                serde_json::from_slice(m.payload().unwrap_or_default()).expect("decode");
+            seen += 1;
+            since_commit += 1;
+            if since_commit >= 500 {
+                let _ = consumer.commit_consumer_state(CommitMode::Async);
+                since_commit = 0;
+            }
+        }
+    }
+    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let (what, topic, n) = (
+        args[0].as_str(),
+        args[1].as_str(),
+        args[2].parse::<usize>().expect("records"),
+    );
+    let seconds = match what {
+        "produce" => produce(
+            topic,
+            n,
+            args.get(3)
+                .map(|s| s.parse().expect("linger"))
+                .unwrap_or(10),
+        ),
+        "consume" => consume(topic, n),
+        other => panic!("unknown workload {other}"),
+    };
+    println!(
+        "{{\"contender\": \"rust\", \"workload\": \"{what}\", \"records\": {n}, \"seconds\": {seconds}, \"rate\": {}, \"peak_rss_mb\": {}}}",
+        n as f64 / seconds,
+        peak_rss_mb()
+    );
+}

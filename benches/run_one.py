@@ -1,0 +1,240 @@
+"""One measurement in a fresh process, printed as one JSON line:
+python benches/run_one.py <workload> <contender> --topic T --records N [--linger-ms L] ...
+
+Workloads: batch, concurrent, consume, latency, memory_consume, paused_publish."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import contenders as c
+from bench_events import make_events
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_batch(contender: str, topic: str, n: int, batch: int, linger: int) -> float:
+    events = make_events(n)
+    fn = {
+        "eventbus": lambda: c.eventbus_batch(topic, events, batch, linger),
+        "eventbus_validated": lambda: c.eventbus_batch(topic, events, batch, linger, validate=True),
+        "core": lambda: c.core_batch(topic, events, batch, linger),
+        "aiokafka": lambda: c.aiokafka_batch(topic, events, batch, linger),
+        "confluent": lambda: c.confluent_batch(topic, events, batch, linger),
+    }[contender]
+    return c.timed(fn)
+
+
+def run_concurrent(contender: str, topic: str, n: int, tasks: int, linger: int) -> float:
+    events = make_events(n)
+    fn = {
+        "eventbus": lambda: c.eventbus_concurrent(topic, events, tasks, linger),
+        "core": lambda: c.core_concurrent(topic, events, tasks, linger),
+        "aiokafka": lambda: c.aiokafka_concurrent(topic, events, tasks, linger),
+        "confluent_aio": lambda: c.confluent_aio_concurrent(topic, events, tasks, linger),
+    }[contender]
+    return c.timed(fn)
+
+
+def run_consume(contender: str, topic: str, n: int) -> float:
+    fn = {
+        "eventbus": lambda: c.eventbus_consume(topic, n),
+        "core": lambda: c.core_consume(topic, n),
+        "aiokafka": lambda: c.aiokafka_consume(topic, n),
+        "confluent": lambda: c.confluent_consume(topic, n),
+        "confluent_aio": lambda: c.confluent_aio_consume(topic, n),
+    }[contender]
+    return c.timed(fn)
+
+
+async def latency(
+    contender: str, topic: str, rate: int, seconds: float, linger: int
+) -> list[float]:
+    """Publishes `rate` events per second for `seconds`, each carrying its send time; the
+    consumer (same process) records publish-to-handler delays in milliseconds."""
+    delays: list[float] = []
+    total = int(rate * seconds)
+    done = asyncio.Event()
+
+    def record(event: dict[str, Any]) -> None:
+        delays.append((time.time() - event["sent_at"]) * 1000)
+        if len(delays) >= total:
+            done.set()
+
+    if contender == "eventbus":
+        bus = c.eventbus(linger)
+
+        async def handler(event: dict[str, Any]) -> None:
+            record(event)
+
+        await bus.subscribe_stream(
+            topic,
+            handler,
+            group=f"lat-{uuid.uuid4().hex[:8]}",
+            consumer="c1",
+            batch_size=500,
+            block_ms=100,
+        )
+
+        async def send(e: dict[str, Any]) -> None:
+            await bus.publish_stream(topic, e)
+
+        close = bus.close
+    else:
+        from aiokafka import AIOKafkaConsumer
+
+        producer = c.aiokafka_producer(linger)
+        await producer.start()
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=c.BOOTSTRAP,
+            group_id=f"lat-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        await consumer.seek_to_end()
+
+        async def consume() -> None:
+            while not done.is_set():
+                batches = await consumer.getmany(timeout_ms=100, max_records=500)
+                for records in batches.values():
+                    for r in records:
+                        record(json.loads(r.value))
+                if batches:
+                    await consumer.commit()
+
+        consuming = asyncio.create_task(consume())
+
+        async def send(e: dict[str, Any]) -> None:
+            await producer.send_and_wait(topic, json.dumps(e).encode())
+
+        async def close() -> None:
+            consuming.cancel()
+            await asyncio.gather(consuming, return_exceptions=True)
+            await consumer.stop()
+            await producer.stop()
+
+    events = make_events(total)
+    started = time.perf_counter()
+    sends = []
+    for i, e in enumerate(events):
+        target = started + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        e["sent_at"] = time.time()
+        sends.append(asyncio.ensure_future(send(e)))
+    await asyncio.gather(*sends)
+    await asyncio.wait_for(done.wait(), 60)
+    await close()
+    return delays
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+async def memory_consume(topic: str, seconds: float) -> dict[str, float]:
+    """The EventBus consuming a large backlog with a slow handler: prefetch must stay
+    bounded while the handler falls behind."""
+    bus = c.eventbus(10)
+    handled = 0
+
+    async def slow(event: dict[str, Any]) -> None:
+        nonlocal handled
+        await asyncio.sleep(0.001)
+        handled += 1
+
+    await bus.subscribe_stream(
+        topic, slow, group=f"mem-{uuid.uuid4().hex[:8]}", consumer="c1", batch_size=500
+    )
+    await asyncio.sleep(seconds)
+    await bus.close(timeout=10)
+    return {"handled": handled}
+
+
+async def paused_publish(topic: str, seconds: float) -> dict[str, float]:
+    """Publishing as fast as possible for `seconds` (the harness pauses the broker during
+    it): memory must stay bounded (backpressure or errors, not growth)."""
+    from tradecore_eventbus import EventBusError
+
+    bus = c.eventbus(10)
+    await bus.publish_stream(topic, make_events(1)[0])
+    events = make_events(1000)
+    errors = 0
+    sent = 0
+    deadline = time.monotonic() + seconds
+
+    async def publisher() -> None:
+        nonlocal errors, sent
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(
+                    bus.publish_batch(topic, events), max(0.1, deadline - time.monotonic())
+                )
+                sent += len(events)
+            except (EventBusError, TimeoutError):
+                errors += 1
+
+    await asyncio.gather(*(publisher() for _ in range(4)))
+    return {"sent_before_pause_and_during": sent, "failed_calls": errors}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("workload")
+    p.add_argument("contender")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--records", type=int, default=1_000_000)
+    p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--tasks", type=int, default=1000)
+    p.add_argument("--linger-ms", type=int, default=10)
+    p.add_argument("--rate", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=30.0)
+    a = p.parse_args()
+    out: dict[str, Any] = {"workload": a.workload, "contender": a.contender, "records": a.records}
+    if a.workload == "batch":
+        out["seconds"] = run_batch(a.contender, a.topic, a.records, a.batch, a.linger_ms)
+    elif a.workload == "concurrent":
+        out["seconds"] = run_concurrent(a.contender, a.topic, a.records, a.tasks, a.linger_ms)
+    elif a.workload == "consume":
+        out["seconds"] = run_consume(a.contender, a.topic, a.records)
+    elif a.workload == "latency":
+        delays = asyncio.run(latency(a.contender, a.topic, a.rate, a.seconds, a.linger_ms))
+        out.update(
+            p50_ms=percentile(delays, 50),
+            p99_ms=percentile(delays, 99),
+            p999_ms=percentile(delays, 99.9),
+            records=len(delays),
+        )
+    elif a.workload == "memory_consume":
+        out.update(asyncio.run(memory_consume(a.topic, a.seconds)))
+    elif a.workload == "paused_publish":
+        out.update(asyncio.run(paused_publish(a.topic, a.seconds)))
+    else:
+        raise SystemExit(f"unknown workload {a.workload}")
+    if "seconds" in out:
+        out["rate"] = out["records"] / out["seconds"]
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

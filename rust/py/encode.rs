@@ -1,0 +1,379 @@
+//! Event enrichment and JSON encoding in one pass over the Python dicts, without building
+//! any intermediate Python object: the publish path's per-event work in Rust.
+//!
+//! The output equals `json.dumps(enrich(event), separators=(",", ":"), ensure_ascii=False,
+//! allow_nan=False)` up to float formatting (both are the shortest round-trip form).
+//! Values JSON has no type for (datetime, UUID, Decimal, Enum, models, ...) are handed to
+//! the Python `default` callable, as `json.dumps` would.
+
+use std::time::SystemTime;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::events::{utc_timestamp, uuid4_strings};
+
+const MAX_DEPTH: usize = 64;
+
+/// Encoded events, kept in Rust until the producer copies them into librdkafka.
+#[pyclass(name = "EncodedBatch", module = "tradecore_eventbus._core", frozen)]
+pub struct EncodedBatch {
+    pub values: Vec<Vec<u8>>,
+    pub keys: Vec<Option<Vec<u8>>>,
+    pub event_ids: Vec<String>,
+    pub event_types: Vec<String>,
+    /// What enrichment added to each event (for `event(i)`): id, timestamp, version.
+    added: Vec<(bool, Option<String>, bool)>,
+    originals: Vec<Py<PyAny>>,
+}
+
+impl EncodedBatch {
+    pub fn headers(&self, i: usize) -> [(&'static str, &[u8]); 3] {
+        [
+            ("event_type", self.event_types[i].as_bytes()),
+            ("event_id", self.event_ids[i].as_bytes()),
+            ("content-type", b"application/json"),
+        ]
+    }
+}
+
+#[pymethods]
+impl EncodedBatch {
+    fn __len__(&self) -> usize {
+        self.values.len()
+    }
+
+    #[getter]
+    fn event_ids(&self) -> Vec<String> {
+        self.event_ids.clone()
+    }
+
+    #[getter]
+    fn event_types(&self) -> Vec<String> {
+        self.event_types.clone()
+    }
+
+    /// Event `i` as (key, value, headers), the shape the producers take.
+    fn record<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyTuple>> {
+        let key = self
+            .keys
+            .get(i)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(i))?;
+        let headers = PyList::empty(py);
+        for (name, value) in self.headers(i) {
+            headers.append((name, pyo3::types::PyBytes::new(py, value)))?;
+        }
+        PyTuple::new(
+            py,
+            [
+                key.as_deref()
+                    .map(|k| pyo3::types::PyBytes::new(py, k).into_any())
+                    .unwrap_or_else(|| py.None().into_bound(py)),
+                pyo3::types::PyBytes::new(py, &self.values[i]).into_any(),
+                headers.into_any(),
+            ],
+        )
+    }
+
+    /// Event `i` as a dict: the caller's fields plus what enrichment added (built on demand).
+    fn event<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyDict>> {
+        let original = self.originals[i].bind(py).cast::<PyDict>()?;
+        let out = original.copy()?;
+        let (id_added, timestamp, version_added) = &self.added[i];
+        if *id_added {
+            out.set_item("event_id", &self.event_ids[i])?;
+        }
+        if let Some(ts) = timestamp {
+            out.set_item("timestamp", ts)?;
+        }
+        if *version_added {
+            out.set_item("version", 1)?;
+        }
+        Ok(out)
+    }
+}
+
+struct Encoder<'a, 'py> {
+    default: &'a Bound<'py, PyAny>,
+    buf: Vec<u8>,
+}
+
+impl<'py> Encoder<'_, 'py> {
+    fn string(&mut self, s: &str) {
+        // serde_json's escaping is exactly JSON's (UTF-8 kept as is).
+        let _ = serde_json::to_writer(&mut self.buf, s);
+    }
+
+    fn value(&mut self, v: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(PyTypeError::new_err(
+                "the event is nested too deeply to encode",
+            ));
+        }
+        if let Ok(s) = v.cast_exact::<PyString>() {
+            self.string(s.to_str()?);
+        } else if v.is_none() {
+            self.buf.extend_from_slice(b"null");
+        } else if let Ok(b) = v.cast_exact::<PyBool>() {
+            self.buf
+                .extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+        } else if let Ok(i) = v.cast_exact::<PyInt>() {
+            match i.extract::<i64>() {
+                Ok(n) => self
+                    .buf
+                    .extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+                Err(_) => self.buf.extend_from_slice(i.str()?.to_str()?.as_bytes()),
+            }
+        } else if let Ok(f) = v.cast_exact::<PyFloat>() {
+            let x = f.value();
+            if !x.is_finite() {
+                return Err(PyTypeError::new_err(format!(
+                    "{x} is not a JSON number (NaN and infinities are refused)"
+                )));
+            }
+            let _ = serde_json::to_writer(&mut self.buf, &x);
+        } else if let Ok(d) = v.cast_exact::<PyDict>() {
+            self.dict(d, depth, None)?;
+        } else if let Ok(l) = v.cast_exact::<PyList>() {
+            self.buf.push(b'[');
+            for (n, item) in l.iter().enumerate() {
+                if n > 0 {
+                    self.buf.push(b',');
+                }
+                self.value(&item, depth + 1)?;
+            }
+            self.buf.push(b']');
+        } else if let Ok(t) = v.cast_exact::<PyTuple>() {
+            self.buf.push(b'[');
+            for (n, item) in t.iter().enumerate() {
+                if n > 0 {
+                    self.buf.push(b',');
+                }
+                self.value(&item, depth + 1)?;
+            }
+            self.buf.push(b']');
+        } else {
+            // datetime, UUID, Decimal, Enum, models, subclasses of the builtins, ...
+            let converted = self.default.call1((v,))?;
+            self.value(&converted, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn key(&mut self, k: &Bound<'py, PyAny>) -> PyResult<()> {
+        if let Ok(s) = k.cast::<PyString>() {
+            self.string(s.to_str()?);
+        } else if k.is_none() {
+            self.string("null");
+        } else if let Ok(b) = k.cast_exact::<PyBool>() {
+            self.string(if b.is_true() { "true" } else { "false" });
+        } else if k.cast::<PyInt>().is_ok() || k.cast::<PyFloat>().is_ok() {
+            self.string(k.str()?.to_str()?);
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "keys must be str, int, float, bool or None, not {}",
+                k.get_type().name()?
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a dict. With `enrich`, the top-level event: `event_id` / `timestamp` that are
+    /// falsy and a `version` that is None are replaced where they stand, and missing ones
+    /// are appended (what Python's `enrich` does to a dict copy).
+    fn dict(
+        &mut self,
+        d: &Bound<'py, PyDict>,
+        depth: usize,
+        enrich: Option<&Enrichment<'_>>,
+    ) -> PyResult<()> {
+        self.buf.push(b'{');
+        let mut first = true;
+        let mut seen = [false; 3];
+        for (k, v) in d.iter() {
+            if !first {
+                self.buf.push(b',');
+            }
+            first = false;
+            self.key(&k)?;
+            self.buf.push(b':');
+            let slot = match enrich {
+                Some(_) => k.cast::<PyString>().ok().and_then(|s| match s.to_str() {
+                    Ok("event_id") => Some(0),
+                    Ok("timestamp") => Some(1),
+                    Ok("version") => Some(2),
+                    _ => None,
+                }),
+                None => None,
+            };
+            match (slot, enrich) {
+                (Some(slot), Some(e)) => {
+                    seen[slot] = true;
+                    match e.replacement(slot) {
+                        Some(ExtraValue::Str(s)) => self.string(s),
+                        Some(ExtraValue::One) => self.buf.push(b'1'),
+                        None => self.value(&v, depth + 1)?,
+                    }
+                }
+                _ => self.value(&v, depth + 1)?,
+            }
+        }
+        if let Some(e) = enrich {
+            for (slot, name) in ["event_id", "timestamp", "version"].iter().enumerate() {
+                if seen[slot] {
+                    continue;
+                }
+                if let Some(value) = e.replacement(slot) {
+                    if !first {
+                        self.buf.push(b',');
+                    }
+                    first = false;
+                    self.string(name);
+                    self.buf.push(b':');
+                    match value {
+                        ExtraValue::Str(s) => self.string(s),
+                        ExtraValue::One => self.buf.push(b'1'),
+                    }
+                }
+            }
+        }
+        self.buf.push(b'}');
+        Ok(())
+    }
+}
+
+/// What enrichment puts in place of (or after) the event's own fields.
+struct Enrichment<'a> {
+    event_id: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    version: bool,
+}
+
+impl Enrichment<'_> {
+    fn replacement(&self, slot: usize) -> Option<ExtraValue<'_>> {
+        match slot {
+            0 => self.event_id.map(ExtraValue::Str),
+            1 => self.timestamp.map(ExtraValue::Str),
+            _ => self.version.then_some(ExtraValue::One),
+        }
+    }
+}
+
+enum ExtraValue<'a> {
+    Str(&'a str),
+    One,
+}
+
+fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<Option<Bound<'_, PyAny>>> {
+    match v {
+        Some(v) if v.is_truthy()? => Ok(Some(v)),
+        _ => Ok(None),
+    }
+}
+
+/// Enriches and encodes `events` (dicts). Returns the batch and the failures as
+/// [(index, message)]; the batch holds only the events that succeeded when there are none.
+/// `keys`: one key for every event, or one per event (None: no key).
+#[pyfunction]
+#[pyo3(signature = (events, keys, default))]
+pub fn encode_events<'py>(
+    py: Python<'py>,
+    events: &Bound<'py, PyAny>,
+    keys: &Bound<'py, PyAny>,
+    default: &Bound<'py, PyAny>,
+) -> PyResult<(EncodedBatch, Vec<(usize, String)>)> {
+    let items: Vec<Bound<'py, PyAny>> = events.try_iter()?.collect::<PyResult<_>>()?;
+    let n = items.len();
+    let per_event_keys: Option<Vec<Option<String>>> =
+        if keys.is_none() || keys.cast::<PyString>().is_ok() {
+            None
+        } else {
+            Some(keys.extract()?)
+        };
+    let shared_key: Option<Vec<u8>> = if per_event_keys.is_none() && !keys.is_none() {
+        Some(keys.cast::<PyString>()?.to_str()?.as_bytes().to_vec())
+    } else {
+        None
+    };
+    let ids = uuid4_strings(n);
+    let now = utc_timestamp(SystemTime::now());
+    let mut enc = Encoder {
+        default,
+        buf: Vec::with_capacity(256),
+    };
+    let mut batch = EncodedBatch {
+        values: Vec::with_capacity(n),
+        keys: Vec::with_capacity(n),
+        event_ids: Vec::with_capacity(n),
+        event_types: Vec::with_capacity(n),
+        added: Vec::with_capacity(n),
+        originals: Vec::with_capacity(n),
+    };
+    let mut failures = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let Ok(dict) = item.cast::<PyDict>() else {
+            failures.push((
+                i,
+                format!("an event must be a dict, not {}", item.get_type().name()?),
+            ));
+            continue;
+        };
+        let event_type = match dict.get_item("event_type")? {
+            Some(t) => match t.cast::<PyString>() {
+                Ok(s) if !s.to_str()?.is_empty() => s.to_str()?.to_owned(),
+                _ => {
+                    failures.push((
+                        i,
+                        "event_type is required (a non-empty string); the event was not sent"
+                            .into(),
+                    ));
+                    continue;
+                }
+            },
+            None => {
+                failures.push((
+                    i,
+                    "event_type is required (a non-empty string); the event was not sent".into(),
+                ));
+                continue;
+            }
+        };
+        let given_id = truthy(dict.get_item("event_id")?)?;
+        let event_id = match &given_id {
+            Some(v) => v.str()?.to_str()?.to_owned(),
+            None => ids[i].clone(),
+        };
+        let has_timestamp = truthy(dict.get_item("timestamp")?)?.is_some();
+        let has_version = matches!(dict.get_item("version")?, Some(v) if !v.is_none());
+        let id_added = given_id.is_none();
+        let enrichment = Enrichment {
+            event_id: id_added.then_some(ids[i].as_str()),
+            timestamp: (!has_timestamp).then_some(now.as_str()),
+            version: !has_version,
+        };
+        enc.buf.clear();
+        if let Err(e) = enc.dict(dict, 0, Some(&enrichment)) {
+            failures.push((
+                i,
+                format!("event {event_type:?} cannot be encoded as JSON: {e}"),
+            ));
+            continue;
+        }
+        batch.values.push(enc.buf.clone());
+        batch.keys.push(match &per_event_keys {
+            Some(ks) => ks.get(i).cloned().flatten().map(String::into_bytes),
+            None => shared_key.clone(),
+        });
+        batch.event_ids.push(event_id);
+        batch.event_types.push(event_type);
+        batch.added.push((
+            id_added,
+            (!has_timestamp).then(|| now.clone()),
+            !has_version,
+        ));
+        batch.originals.push(dict.clone().into_any().unbind());
+    }
+    let _ = py;
+    Ok((batch, failures))
+}
