@@ -70,7 +70,7 @@ fmt: develop ## Format Rust and Python sources
 
 .PHONY: bench
 bench: develop ## Benchmarks vs aiokafka, confluent-kafka and pure Rust (starts the broker; SCALE=0.1 for a quick run)
-	$(PIP) install -q "aiokafka>=0.11" "confluent-kafka>=2.12" "matplotlib>=3.8"
+	$(PIP) install -q "aiokafka[lz4]>=0.11" "confluent-kafka>=2.12" "matplotlib>=3.8"
 	scripts/kafka/broker.sh start
 	$(PY) benches/harness.py --scale $(or $(SCALE),1.0)
 	cargo bench --bench core_paths

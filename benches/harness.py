@@ -254,6 +254,8 @@ def write_report(
     (out_dir / "latest.md").write_text("\n".join(lines))
     (out_dir / "latest.json").write_text(json.dumps(results, indent=1))
     try:
+        if not chart:
+            raise ImportError("no throughput results to chart")
         import matplotlib
 
         matplotlib.use("Agg")
@@ -275,7 +277,7 @@ def write_report(
         fig.tight_layout()
         fig.savefig(out_dir / "latest.png", dpi=110)
     except ImportError:
-        print("matplotlib is missing: no chart", file=sys.stderr)
+        print("no chart (matplotlib missing or nothing to chart)", file=sys.stderr)
     print("\n".join(lines))
 
 

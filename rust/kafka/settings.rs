@@ -94,7 +94,9 @@ impl ProducerSettings {
             .set("message.timeout.ms", self.delivery_timeout_ms.to_string())
             // The Java client's key hashing, so that keyed records land on the same partition
             // whichever client wrote them.
-            .set("partitioner", "murmur2_random");
+            .set("partitioner", "murmur2_random")
+            // Nagle's algorithm holds small produce requests back for tens of milliseconds.
+            .set("socket.nagle.disable", "true");
         for (k, v) in &self.extra {
             cfg.set(k, v);
         }
@@ -189,7 +191,8 @@ impl ConsumerSettings {
             // then commits the stored offsets on its interval, on revoke and on close.
             .set("enable.auto.offset.store", "false")
             .set("enable.auto.commit", self.commit.enabled.to_string())
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("socket.nagle.disable", "true");
         if self.commit.enabled {
             cfg.set(
                 "auto.commit.interval.ms",

@@ -87,9 +87,18 @@ start() {
   mkdir -p "$RUN/data" "$RUN/logs"
   sed "s#@DATA_DIR@#$RUN/data#" "$HERE/server.properties.in" >"$RUN/server.properties"
   local cluster_id
-  cluster_id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # Kafka's own Uuid.randomUuid() never returns an id that starts with '-', which argparse
+  # would read as an option (1 start in 64 failed that way); generate the same kind of id.
+  cluster_id=$(python3 -c '
+import base64, uuid
+while True:
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not cid.startswith("-"):
+        print(cid)
+        break
+')
   java -cp "$LIBS/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$RUN/logs" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN/server.properties" --standalone \
+    kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$RUN/server.properties" --standalone \
     >"$RUN/format.log" 2>&1 || { cat "$RUN/format.log" >&2; exit 1; }
   log "starting Kafka on $HOST:$PORT (data in $RUN)"
   nohup java -Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
