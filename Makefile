@@ -85,7 +85,7 @@ broker-stop: ## Stop the local Kafka broker
 	scripts/kafka/broker.sh stop
 
 .PHONY: pg-start
-pg-start: ## Start the local PostgreSQL on 127.0.0.1:55432
+pg-start: ## Start the local PostgreSQL on 127.0.0.1:25432
 	scripts/postgres/pg.sh start
 
 .PHONY: pg-stop

@@ -22,5 +22,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(librdkafka_version, m)?)?;
     py::register(m)?;
+    // Keep our threads out of Python once the interpreter starts exiting (py::bridge).
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (m.getattr("before_exit")?,))?;
     Ok(())
 }

@@ -59,7 +59,7 @@ async def new_topic(admin: _core.Admin) -> AsyncIterator[TopicFactory]:
     return make
 
 
-PG_URL = os.environ.get("TRADECORE_PG_URL", "postgresql://postgres@127.0.0.1:55432/eventbus_test")
+PG_URL = os.environ.get("TRADECORE_PG_URL", "postgresql://postgres@127.0.0.1:25432/eventbus_test")
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ RecordTuple = (
 
 def librdkafka_version() -> str: ...
 def dropped_log_records() -> int: ...
+def before_exit() -> None:
+    """Registered with atexit: keeps the core's threads out of Python from then on."""
 
 class Record:
     @property

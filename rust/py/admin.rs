@@ -7,6 +7,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::bridge::awaitable;
 use super::convert::{extra_config, seconds};
 use crate::kafka::admin::{KafkaAdmin, TopicCreation, TopicSpec};
 use crate::runtime::spawn_blocking;
@@ -63,7 +64,7 @@ impl PyAdmin {
             })
             .collect();
         let admin = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             let results = admin.create_topics(&specs, timeout).await?;
             Ok(results
                 .into_iter()
@@ -88,7 +89,7 @@ impl PyAdmin {
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let admin = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             let entries = admin.describe_topic(&topic, timeout).await?;
             Ok(entries.into_iter().collect::<HashMap<String, String>>())
         })
@@ -99,7 +100,7 @@ impl PyAdmin {
     fn list_topics<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let admin = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             let topics = spawn_blocking(move || admin.list_topics(timeout)).await?;
             Ok(topics.into_iter().collect::<HashMap<String, usize>>())
         })
@@ -111,7 +112,7 @@ impl PyAdmin {
     fn ping<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let admin = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             Ok(spawn_blocking(move || admin.ping(timeout)).await?)
         })
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use super::bridge::awaitable;
 use super::convert::{extra_config, seconds};
 use super::record::PyRecord;
 use crate::kafka::consumer::KafkaConsumer;
@@ -83,7 +84,7 @@ impl PyConsumer {
     fn wait_assigned<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let consumer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             consumer.wait_assigned(timeout).await?;
             Ok(())
         })
@@ -119,10 +120,7 @@ impl PyConsumer {
     fn wait<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let consumer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(
-            py,
-            async move { Ok(consumer.wait(timeout).await) },
-        )
+        awaitable(py, async move { Ok(consumer.wait(timeout).await) })
     }
 
     /// Marks records processed (at-least-once): their offsets are committed once every
@@ -138,7 +136,7 @@ impl PyConsumer {
     /// Commits the processed offsets now and waits for the broker.
     fn commit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let consumer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             spawn_blocking(move || consumer.commit_sync()).await?;
             Ok(())
         })
@@ -157,7 +155,7 @@ impl PyConsumer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let consumer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             Ok(
                 spawn_blocking(move || consumer.assign_from_time(&topic, since_ms, timeout))
                     .await?,
@@ -183,7 +181,7 @@ impl PyConsumer {
     /// Commits what was processed, leaves the group. Idempotent.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let consumer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             spawn_blocking(move || consumer.close()).await?;
             Ok(())
         })

@@ -71,8 +71,8 @@ fn levelno(level: log::Level) -> i32 {
 fn forward(rx: Receiver<Entry>) {
     let mut loggers: HashMap<String, Py<PyAny>> = HashMap::new();
     while let Ok(entry) = rx.recv() {
-        // try_attach: never take the GIL while the interpreter shuts down.
-        let delivered = Python::try_attach(|py| -> PyResult<()> {
+        // Never enter Python while the interpreter exits (see bridge::with_python).
+        let delivered = super::bridge::with_python(|py| -> PyResult<()> {
             let name = python_logger_name(&entry.target);
             if !loggers.contains_key(&name) {
                 let logger = py

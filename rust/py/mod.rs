@@ -2,6 +2,7 @@
 
 mod admin;
 mod breaker;
+pub mod bridge;
 mod consumer;
 mod convert;
 pub mod encode;
@@ -32,5 +33,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::PyManualClock>()?;
     m.add_function(wrap_pyfunction!(breaker::backoff_cap_ms, m)?)?;
     m.add_function(wrap_pyfunction!(logging::dropped_log_records, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::before_exit, m)?)?;
     Ok(())
 }

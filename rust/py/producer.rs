@@ -8,9 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rdkafka::message::{Header, OwnedHeaders};
 
+use super::bridge::{awaitable, Failure};
 use super::convert::{extra_config, headers, optional_bytes, seconds};
 use super::encode::EncodedBatch;
-use super::errors::delivery_failure_to_pyerr;
 use crate::kafka::error::{Error, Outcome};
 use crate::kafka::producer::{KafkaProducer, OutRecord};
 use crate::kafka::settings::ProducerSettings;
@@ -90,11 +90,11 @@ impl PyProducer {
         };
         let pending = self.inner.enqueue(topic, std::iter::once(record))?;
         let producer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             match producer.finish(pending).await {
                 Ok(deliveries) => Ok((deliveries[0].partition, deliveries[0].offset)),
                 Err(Error::Batch(outcomes)) => match outcomes.first() {
-                    Some(Outcome::Failed(f)) => Err(delivery_failure_to_pyerr(f)),
+                    Some(Outcome::Failed(f)) => Err(Failure::Delivery(f.clone())),
                     _ => Err(Error::Batch(outcomes).into()),
                 },
                 Err(e) => Err(e.into()),
@@ -147,7 +147,7 @@ impl PyProducer {
         }
         let pending = self.inner.enqueue(topic, out_records.into_iter())?;
         let producer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             let deliveries = producer.finish(pending).await?;
             Ok(deliveries
                 .into_iter()
@@ -197,7 +197,7 @@ impl PyProducer {
         });
         let pending = self.inner.enqueue(topic, records)?;
         let producer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             let deliveries = producer.finish(pending).await?;
             Ok(deliveries
                 .into_iter()
@@ -211,7 +211,7 @@ impl PyProducer {
     fn flush<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let producer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             spawn_blocking(move || producer.flush(timeout)).await?;
             Ok(())
         })
@@ -222,7 +222,7 @@ impl PyProducer {
     fn close<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let producer = Arc::clone(&self.inner);
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             spawn_blocking(move || producer.close(timeout)).await?;
             Ok(())
         })

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's own PostgreSQL for the outbox tests: Debian's server, a private data
-# directory under .cache/postgres, listening on 127.0.0.1:55432 only.
+# directory under .cache/postgres, listening on 127.0.0.1:25432 only.
 #
 #   pg.sh start   install the server if missing (apt-get), init the cluster, start, create the db
 #   pg.sh stop    stop it
@@ -12,7 +12,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${PG_CACHE_DIR:-$ROOT/.cache/postgres}
 DATA=$CACHE/data
 SOCK=$CACHE/run
-PORT=${PG_PORT:-55432}
+# Below the kernel's ephemeral range (32768-60999): a client socket (say, to Kafka) can
+# hold any port in that range and stop the server from binding it.
+PORT=${PG_PORT:-25432}
 DB=eventbus_test
 URL="postgresql://postgres@127.0.0.1:$PORT/$DB"
 
