@@ -31,6 +31,7 @@ from .publishing import (
     PythonBatch,
     prepare,
     prepare_each,
+    results_for,
 )
 from .spool import Spool
 from .subscription import FilterFn, Subscription
@@ -258,22 +259,10 @@ class EventBus:
         key: str | None,
         prepared: PreparedBatch,
         indices: Sequence[int],
-        deliveries: Sequence[tuple[int, int]],
+        deliveries: list[tuple[int, int]],
     ) -> list[PublishResult]:
-        return [
-            PublishResult(
-                channel,
-                topic,
-                prepared.event_id(i),
-                prepared.event_type(i),
-                partition,
-                offset,
-                key,
-                prepared,
-                i,
-            )
-            for i, (partition, offset) in zip(indices, deliveries, strict=True)
-        ]
+        whole = len(indices) == len(prepared)
+        return results_for(channel, topic, key, prepared, deliveries, None if whole else indices)
 
     # ------------------------------------------------------------------ spool and DLQ
 
@@ -687,32 +676,23 @@ class _Coalescer:
                 for j, i in enumerate(positions):
                     result = exc.results[j] if j < len(exc.results) else None
                     if isinstance(result, tuple):
-                        _settle(futures[i], self._result(prepared, j, batch[i][1], result))
+                        one = results_for(
+                            self.channel, self.topic, [batch[i][1]], prepared, [result], [j]
+                        )
+                        _settle(futures[i], one[0])
                     else:
                         _settle(futures[i], exc.for_one(result))
                 return
-            for j, i in enumerate(positions):
-                _settle(futures[i], self._result(prepared, j, batch[i][1], deliveries[j]))
+            results = results_for(
+                self.channel, self.topic, [batch[i][1] for i in positions], prepared, deliveries
+            )
+            for result, i in zip(results, positions, strict=True):
+                _settle(futures[i], result)
         except BaseException as exc:  # breaker open, closed bus, transport errors, cancellation
             for f in futures:
                 _settle(f, exc)
             if not isinstance(exc, Exception):
                 raise
-
-    def _result(
-        self, prepared: PreparedBatch, j: int, key: str | None, delivery: tuple[int, int]
-    ) -> PublishResult:
-        return PublishResult(
-            self.channel,
-            self.topic,
-            prepared.event_id(j),
-            prepared.event_type(j),
-            int(delivery[0]),
-            int(delivery[1]),
-            key,
-            prepared,
-            j,
-        )
 
 
 def _settle(future: asyncio.Future[PublishResult], outcome: PublishResult | BaseException) -> None:

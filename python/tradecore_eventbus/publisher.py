@@ -53,6 +53,8 @@ class SendOutcome:
 
     @property
     def failed(self) -> list[int]:
+        if not self.errors:  # nothing ever failed: skip the scan
+            return []
         return [i for i, d in enumerate(self.deliveries) if d is None]
 
 
@@ -144,7 +146,7 @@ class Publisher:
             if not outcome.failed:
                 permit.success()
                 self.sent += len(prepared)
-                return [d for d in outcome.deliveries if d is not None]
+                return outcome.deliveries  # type: ignore[return-value]  # no None left
             permit.failure()
         self.sent += len(prepared) - len(outcome.failed)
         await self._give_up(channel, topic, prepared, outcome)
@@ -162,6 +164,10 @@ class Publisher:
             retriable = False
             try:
                 results = await prepared.send(producer, topic, pending)
+                if outcome.attempts == 1:
+                    # The common case: everything went through at once, in order.
+                    outcome.deliveries = results  # type: ignore[assignment]
+                    return outcome
                 for i, d in zip(pending, results, strict=True):
                     outcome.deliveries[i] = d
                 return outcome

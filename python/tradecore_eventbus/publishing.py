@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import _core
@@ -24,6 +24,11 @@ logger = logging.getLogger("tradecore_eventbus.publish")
 
 class PreparedBatch(Protocol):
     """Encoded events ready to send, addressed by position."""
+
+    @property
+    def source(self) -> Any:
+        """What results read event ids, types and events from (see ``results_for``)."""
+        ...
 
     def __len__(self) -> int: ...
     def event_id(self, i: int) -> str: ...
@@ -46,6 +51,10 @@ class PythonBatch:
 
     def __init__(self, events: list[PreparedEvent]) -> None:
         self.events = events
+
+    @property
+    def source(self) -> PythonBatch:
+        return self
 
     def __len__(self) -> int:
         return len(self.events)
@@ -74,20 +83,22 @@ class RustBatch:
 
     def __init__(self, batch: _core.EncodedBatch) -> None:
         self.batch = batch
-        self._ids = batch.event_ids
-        self._types = batch.event_types
+
+    @property
+    def source(self) -> _core.EncodedBatch:
+        return self.batch
 
     def __len__(self) -> int:
         return len(self.batch)
 
     def event_id(self, i: int) -> str:
-        return self._ids[i]
+        return self.batch.event_id(i)
 
     def event_type(self, i: int) -> str:
-        return self._types[i]
+        return self.batch.event_type(i)
 
     def event(self, i: int) -> dict[str, Any]:
-        return dict(self.batch.event(i))
+        return self.batch.event(i)
 
     def record(self, i: int) -> OutgoingRecord:
         return self.batch.record(i)
@@ -97,7 +108,7 @@ class RustBatch:
     ) -> list[tuple[int, int]]:
         send_encoded = getattr(producer, "send_encoded", None)
         if send_encoded is not None:
-            whole = len(indices) == len(self._ids)
+            whole = len(indices) == len(self.batch)
             result: list[tuple[int, int]] = await send_encoded(
                 topic, self.batch, None if whole else list(indices)
             )
@@ -105,23 +116,29 @@ class RustBatch:
         return await producer.send_batch(topic, [self.record(i) for i in indices])
 
 
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    """What was sent and where the broker stored it. ``event`` is the enriched event."""
+# What one published event became: channel, topic, event_id, event_type, partition, offset,
+# key, and ``event`` (the enriched event, read from the batch on access). Built in Rust for
+# a whole batch at once (``results_for``): as a Python dataclass it cost more than encoding.
+PublishResult = _core.PublishResult
 
-    channel: str
-    topic: str
-    event_id: str
-    event_type: str
-    partition: int
-    offset: int
-    key: str | None
-    _batch: PreparedBatch = field(repr=False, compare=False)
-    _index: int = field(repr=False, compare=False)
 
-    @property
-    def event(self) -> dict[str, Any]:
-        return self._batch.event(self._index)
+def results_for(
+    channel: str,
+    topic: str,
+    keys: str | list[str | None] | None,
+    prepared: PreparedBatch,
+    deliveries: list[tuple[int, int]],
+    indices: Sequence[int] | None = None,
+) -> list[PublishResult]:
+    """``deliveries[j]`` belongs to the event at ``indices[j]`` (or ``j``) of ``prepared``."""
+    return _core.publish_results(
+        channel,
+        topic,
+        keys,
+        prepared.source,
+        deliveries,
+        None if indices is None else list(indices),
+    )
 
 
 def prepare_one(

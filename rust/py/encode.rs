@@ -44,6 +44,20 @@ impl EncodedBatch {
         self.values.len()
     }
 
+    fn event_id(&self, i: usize) -> PyResult<&str> {
+        self.event_ids
+            .get(i)
+            .map(String::as_str)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(i))
+    }
+
+    fn event_type(&self, i: usize) -> PyResult<&str> {
+        self.event_types
+            .get(i)
+            .map(String::as_str)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(i))
+    }
+
     #[getter]
     fn event_ids(&self) -> Vec<String> {
         self.event_ids.clone()

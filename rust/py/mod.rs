@@ -11,6 +11,7 @@ pub mod logging;
 mod offsets;
 mod producer;
 mod record;
+mod results;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<admin::PyAdmin>()?;
     m.add_class::<offsets::PyOffsetTracker>()?;
     m.add_class::<encode::EncodedBatch>()?;
+    m.add_class::<results::PublishResult>()?;
+    m.add_function(wrap_pyfunction!(results::publish_results, m)?)?;
     m.add_function(wrap_pyfunction!(encode::encode_events, m)?)?;
     m.add_class::<breaker::PyCircuitBreaker>()?;
     m.add_class::<breaker::PyBreakerPermit>()?;
