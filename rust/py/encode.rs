@@ -16,75 +16,141 @@ use crate::events::{utc_timestamp, uuid4_strings};
 
 const MAX_DEPTH: usize = 64;
 
+/// Byte strings stored end to end in one buffer: a batch of 1,000 events costs a handful of
+/// allocations instead of thousands (the publish path was spending a quarter of its time in
+/// malloc and free).
+#[derive(Default)]
+pub struct Arena {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Arena {
+    fn with_capacity(items: usize, bytes: usize) -> Self {
+        Arena {
+            data: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(items),
+        }
+    }
+
+    fn push(&mut self, item: &[u8]) {
+        self.data.extend_from_slice(item);
+        self.ends.push(self.data.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.data[start..end])
+    }
+
+    /// Item `i` of an arena that only ever received `&str`s.
+    fn str(&self, i: usize) -> Option<&str> {
+        self.get(i)
+            .map(|b| std::str::from_utf8(b).unwrap_or_default())
+    }
+}
+
+enum Keys {
+    /// One key (or none) for every event.
+    Shared(Option<Vec<u8>>),
+    /// One per event; `None` items have no key.
+    Each(Vec<Option<Vec<u8>>>),
+}
+
 /// Encoded events, kept in Rust until the producer copies them into librdkafka.
 #[pyclass(name = "EncodedBatch", module = "tradecore_eventbus._core", frozen)]
 pub struct EncodedBatch {
-    pub values: Vec<Vec<u8>>,
-    pub keys: Vec<Option<Vec<u8>>>,
-    pub event_ids: Vec<String>,
-    pub event_types: Vec<String>,
+    values: Arena,
+    ids: Arena,
+    types: Arena,
+    keys: Keys,
     /// What enrichment added to each event (for `event(i)`): id, timestamp, version.
-    added: Vec<(bool, Option<String>, bool)>,
+    added: Vec<(bool, bool, bool)>,
+    /// The timestamp given to events that had none.
+    now: String,
     originals: Vec<Py<PyAny>>,
 }
 
 impl EncodedBatch {
+    pub fn count(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn value_at(&self, i: usize) -> &[u8] {
+        self.values.get(i).unwrap_or_default()
+    }
+
+    pub fn key_at(&self, i: usize) -> Option<&[u8]> {
+        match &self.keys {
+            Keys::Shared(k) => k.as_deref(),
+            Keys::Each(ks) => ks.get(i).and_then(|k| k.as_deref()),
+        }
+    }
+
+    pub fn id_at(&self, i: usize) -> Option<&str> {
+        self.ids.str(i)
+    }
+
+    pub fn type_at(&self, i: usize) -> Option<&str> {
+        self.types.str(i)
+    }
+
     pub fn headers(&self, i: usize) -> [(&'static str, &[u8]); 3] {
         [
-            ("event_type", self.event_types[i].as_bytes()),
-            ("event_id", self.event_ids[i].as_bytes()),
+            ("event_type", self.types.get(i).unwrap_or_default()),
+            ("event_id", self.ids.get(i).unwrap_or_default()),
             ("content-type", b"application/json"),
         ]
     }
 }
 
+fn no_event(i: usize) -> PyErr {
+    pyo3::exceptions::PyIndexError::new_err(format!("no event {i} in the batch"))
+}
+
 #[pymethods]
 impl EncodedBatch {
     fn __len__(&self) -> usize {
-        self.values.len()
+        self.count()
     }
 
     fn event_id(&self, i: usize) -> PyResult<&str> {
-        self.event_ids
-            .get(i)
-            .map(String::as_str)
-            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(i))
+        self.id_at(i).ok_or_else(|| no_event(i))
     }
 
     fn event_type(&self, i: usize) -> PyResult<&str> {
-        self.event_types
-            .get(i)
-            .map(String::as_str)
-            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(i))
+        self.type_at(i).ok_or_else(|| no_event(i))
     }
 
     #[getter]
-    fn event_ids(&self) -> Vec<String> {
-        self.event_ids.clone()
+    fn event_ids(&self) -> Vec<&str> {
+        (0..self.count()).filter_map(|i| self.id_at(i)).collect()
     }
 
     #[getter]
-    fn event_types(&self) -> Vec<String> {
-        self.event_types.clone()
+    fn event_types(&self) -> Vec<&str> {
+        (0..self.count()).filter_map(|i| self.type_at(i)).collect()
     }
 
     /// Event `i` as (key, value, headers), the shape the producers take.
     fn record<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyTuple>> {
-        let key = self
-            .keys
-            .get(i)
-            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(i))?;
+        let value = self.values.get(i).ok_or_else(|| no_event(i))?;
         let headers = PyList::empty(py);
-        for (name, value) in self.headers(i) {
-            headers.append((name, pyo3::types::PyBytes::new(py, value)))?;
+        for (name, v) in self.headers(i) {
+            headers.append((name, pyo3::types::PyBytes::new(py, v)))?;
         }
         PyTuple::new(
             py,
             [
-                key.as_deref()
+                self.key_at(i)
                     .map(|k| pyo3::types::PyBytes::new(py, k).into_any())
                     .unwrap_or_else(|| py.None().into_bound(py)),
-                pyo3::types::PyBytes::new(py, &self.values[i]).into_any(),
+                pyo3::types::PyBytes::new(py, value).into_any(),
                 headers.into_any(),
             ],
         )
@@ -92,16 +158,21 @@ impl EncodedBatch {
 
     /// Event `i` as a dict: the caller's fields plus what enrichment added (built on demand).
     fn event<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyDict>> {
-        let original = self.originals[i].bind(py).cast::<PyDict>()?;
+        let original = self
+            .originals
+            .get(i)
+            .ok_or_else(|| no_event(i))?
+            .bind(py)
+            .cast::<PyDict>()?;
         let out = original.copy()?;
-        let (id_added, timestamp, version_added) = &self.added[i];
-        if *id_added {
-            out.set_item("event_id", &self.event_ids[i])?;
+        let (id_added, timestamp_added, version_added) = self.added[i];
+        if id_added {
+            out.set_item("event_id", self.id_at(i))?;
         }
-        if let Some(ts) = timestamp {
-            out.set_item("timestamp", ts)?;
+        if timestamp_added {
+            out.set_item("timestamp", &self.now)?;
         }
-        if *version_added {
+        if version_added {
             out.set_item("version", 1)?;
         }
         Ok(out)
@@ -317,11 +388,15 @@ pub fn encode_events<'py>(
         buf: Vec::with_capacity(256),
     };
     let mut batch = EncodedBatch {
-        values: Vec::with_capacity(n),
-        keys: Vec::with_capacity(n),
-        event_ids: Vec::with_capacity(n),
-        event_types: Vec::with_capacity(n),
+        values: Arena::with_capacity(n, n * 256),
+        ids: Arena::with_capacity(n, n * 36),
+        types: Arena::with_capacity(n, n * 16),
+        keys: match per_event_keys {
+            Some(_) => Keys::Each(Vec::with_capacity(n)),
+            None => Keys::Shared(shared_key),
+        },
         added: Vec::with_capacity(n),
+        now,
         originals: Vec::with_capacity(n),
     };
     let mut failures = Vec::new();
@@ -334,8 +409,8 @@ pub fn encode_events<'py>(
             continue;
         };
         let event_type = match dict.get_item("event_type")? {
-            Some(t) => match t.cast::<PyString>() {
-                Ok(s) if !s.to_str()?.is_empty() => s.to_str()?.to_owned(),
+            Some(t) => match t.cast_into::<PyString>() {
+                Ok(s) if !s.to_str()?.is_empty() => s,
                 _ => {
                     failures.push((
                         i,
@@ -353,17 +428,18 @@ pub fn encode_events<'py>(
                 continue;
             }
         };
+        let event_type = event_type.to_str()?;
         let given_id = truthy(dict.get_item("event_id")?)?;
-        let event_id = match &given_id {
-            Some(v) => v.str()?.to_str()?.to_owned(),
-            None => ids[i].clone(),
+        let given_id = match &given_id {
+            Some(v) => Some(v.str()?),
+            None => None,
         };
         let has_timestamp = truthy(dict.get_item("timestamp")?)?.is_some();
         let has_version = matches!(dict.get_item("version")?, Some(v) if !v.is_none());
         let id_added = given_id.is_none();
         let enrichment = Enrichment {
             event_id: id_added.then_some(ids[i].as_str()),
-            timestamp: (!has_timestamp).then_some(now.as_str()),
+            timestamp: (!has_timestamp).then_some(batch.now.as_str()),
             version: !has_version,
         };
         enc.buf.clear();
@@ -374,18 +450,16 @@ pub fn encode_events<'py>(
             ));
             continue;
         }
-        batch.values.push(enc.buf.clone());
-        batch.keys.push(match &per_event_keys {
-            Some(ks) => ks.get(i).cloned().flatten().map(String::into_bytes),
-            None => shared_key.clone(),
-        });
-        batch.event_ids.push(event_id);
-        batch.event_types.push(event_type);
-        batch.added.push((
-            id_added,
-            (!has_timestamp).then(|| now.clone()),
-            !has_version,
-        ));
+        batch.values.push(&enc.buf);
+        if let (Keys::Each(each), Some(ks)) = (&mut batch.keys, &per_event_keys) {
+            each.push(ks.get(i).cloned().flatten().map(String::into_bytes));
+        }
+        match &given_id {
+            Some(id) => batch.ids.push(id.to_str()?.as_bytes()),
+            None => batch.ids.push(ids[i].as_bytes()),
+        }
+        batch.types.push(event_type.as_bytes());
+        batch.added.push((id_added, !has_timestamp, !has_version));
         batch.originals.push(dict.clone().into_any().unbind());
     }
     let _ = py;

@@ -169,14 +169,14 @@ impl PyProducer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let picked: Vec<usize> = match indices {
             Some(list) => {
-                if let Some(bad) = list.iter().find(|&&i| i >= batch.values.len()) {
+                if let Some(bad) = list.iter().find(|&&i| i >= batch.count()) {
                     return Err(PyIndexError::new_err(format!(
                         "no event {bad} in the batch"
                     )));
                 }
                 list
             }
-            None => (0..batch.values.len()).collect(),
+            None => (0..batch.count()).collect(),
         };
         let records = picked.iter().map(|&i| {
             let headers = batch.headers(i).into_iter().fold(
@@ -189,8 +189,8 @@ impl PyProducer {
                 },
             );
             OutRecord {
-                key: batch.keys[i].as_deref(),
-                value: Some(&batch.values[i]),
+                key: batch.key_at(i),
+                value: Some(batch.value_at(i)),
                 headers: Some(headers),
                 partition: None,
             }

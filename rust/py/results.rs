@@ -55,7 +55,7 @@ impl PublishResult {
     fn event_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let source = self.source.bind(py);
         match self.batch(source) {
-            Some(b) => Ok(PyString::new(py, &b.event_ids[self.index]).into_any()),
+            Some(b) => Ok(PyString::new(py, b.id_at(self.index).unwrap_or_default()).into_any()),
             None => source.call_method1("event_id", (self.index,)),
         }
     }
@@ -64,7 +64,7 @@ impl PublishResult {
     fn event_type<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let source = self.source.bind(py);
         match self.batch(source) {
-            Some(b) => Ok(PyString::new(py, &b.event_types[self.index]).into_any()),
+            Some(b) => Ok(PyString::new(py, b.type_at(self.index).unwrap_or_default()).into_any()),
             None => source.call_method1("event_type", (self.index,)),
         }
     }
