@@ -18,6 +18,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Mutex, OnceLock};
+
+use pyo3::sync::PyOnceLock;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -98,18 +100,17 @@ struct Completion {
 
 /// The completer's inbox. Unbounded, but it never holds more than one entry per awaitable
 /// that Python created and that finished, so the callers bound it.
-static COMPLETER: OnceLock<Mutex<Sender<Completion>>> = OnceLock::new();
+static COMPLETER: OnceLock<Sender<Completion>> = OnceLock::new();
 
-fn completer() -> Sender<Completion> {
-    let inbox = COMPLETER.get_or_init(|| {
+fn completer() -> &'static Sender<Completion> {
+    COMPLETER.get_or_init(|| {
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("tradecore-completer".into())
             .spawn(move || complete_forever(rx))
             .expect("cannot start the completer thread");
-        Mutex::new(tx)
-    });
-    inbox.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        tx
+    })
 }
 
 /// Most completions handed to one event loop in one wake-up.
@@ -156,14 +157,14 @@ fn deliver(py: Python<'_>, batch: Vec<Completion>) {
             }
         }
     }
+    static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let resolve = match RESOLVE.get_or_try_init(py, || {
+        wrap_pyfunction!(resolve_on_loop, py).map(|f| f.into_any().unbind())
+    }) {
+        Ok(f) => f,
+        Err(e) => return e.write_unraisable(py, None),
+    };
     for (event_loop, list) in groups {
-        let resolve = match wrap_pyfunction!(resolve_on_loop, py) {
-            Ok(f) => f,
-            Err(e) => {
-                e.write_unraisable(py, None);
-                continue;
-            }
-        };
         // A closed loop raises RuntimeError: nobody awaits those futures any more.
         let _ = event_loop.call_method1(py, "call_soon_threadsafe", (resolve, list));
     }

@@ -127,16 +127,6 @@ impl EncodedBatch {
         self.type_at(i).ok_or_else(|| no_event(i))
     }
 
-    #[getter]
-    fn event_ids(&self) -> Vec<&str> {
-        (0..self.count()).filter_map(|i| self.id_at(i)).collect()
-    }
-
-    #[getter]
-    fn event_types(&self) -> Vec<&str> {
-        (0..self.count()).filter_map(|i| self.type_at(i)).collect()
-    }
-
     /// Event `i` as (key, value, headers), the shape the producers take.
     fn record<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyTuple>> {
         let value = self.values.get(i).ok_or_else(|| no_event(i))?;
