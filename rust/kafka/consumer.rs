@@ -19,6 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
 use tokio::sync::Notify;
 
+use super::commit_gate::CommitGate;
 use super::context::{observe_error, observe_log, ClientHealth};
 use super::error::{Error, Result};
 use super::offsets::OffsetTracker;
@@ -66,6 +67,8 @@ impl RecordData {
 pub struct ConsumerStats {
     pub received: AtomicU64,
     pub processed: AtomicU64,
+    /// Commits this consumer asked for (answered ones are `commits`).
+    pub commit_requests: AtomicU64,
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
     pub consume_errors: AtomicU64,
@@ -78,6 +81,7 @@ pub struct ConsumerCtx {
     commit_enabled: bool,
     reset: OffsetReset,
     tracker: Mutex<OffsetTracker>,
+    commit_gate: CommitGate,
     wake: Arc<Notify>,
 }
 
@@ -89,6 +93,9 @@ impl ConsumerCtx {
             commit_enabled: settings.commit.enabled,
             reset: settings.auto_offset_reset,
             tracker: Mutex::new(OffsetTracker::default()),
+            commit_gate: CommitGate::new(Duration::from_millis(u64::from(
+                settings.commit.interval_ms.max(1_000),
+            ))),
             wake,
         }
     }
@@ -256,6 +263,9 @@ impl ConsumerContext for ConsumerCtx {
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        // Any answer (ours, librdkafka's interval commit, the one on revoke) frees the slot:
+        // the next mark commits everything stored since.
+        self.commit_gate.release();
         match result {
             Ok(()) => {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -295,6 +305,34 @@ impl Drop for QueueRef {
 struct Handle {
     queue: QueueRef,
     consumer: BaseConsumer<ConsumerCtx>,
+}
+
+impl Handle {
+    /// Commits the stored offsets without waiting. librdkafka answers an asynchronous
+    /// `rd_kafka_commit` only to an `offset_commit_cb`, which rust-rdkafka does not set (it
+    /// uses events), so the commit names our consumer queue as its reply queue: the answer
+    /// then arrives as an offset-commit event on the next poll and reaches `commit_callback`,
+    /// which frees the commit gate.
+    fn commit_stored_async(&self) -> Result<()> {
+        // SAFETY: both pointers stay valid while `self` lives; NULL offsets means the stored
+        // offsets of the current assignment; no callback, so the reply is returned as an event.
+        let err = unsafe {
+            rdsys::rd_kafka_commit_queue(
+                self.consumer.client().native_ptr(),
+                std::ptr::null(),
+                self.queue.0.as_ptr(),
+                None,
+                std::ptr::null_mut(),
+            )
+        };
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => Ok(()),
+            code => Err(Error::from_kafka(
+                "commit",
+                KafkaError::ConsumerCommit(code.into()),
+            )),
+        }
+    }
 }
 
 pub struct KafkaConsumer {
@@ -519,8 +557,9 @@ impl KafkaConsumer {
 
     /// Marks records processed. Their offsets become committable once every earlier record of
     /// the same partition is processed too; a commit is requested every
-    /// `commit_batch_size` marks (librdkafka also commits on its interval, on revoke and on
-    /// close). Returns how many marks counted.
+    /// `commit_batch_size` marks when no earlier commit is still unanswered (see
+    /// `commit_gate`; librdkafka also commits on its interval, on revoke and on close).
+    /// Returns how many marks counted.
     pub fn mark_processed<'a>(
         &self,
         records: impl IntoIterator<Item = (&'a str, i32, i64)>,
@@ -533,7 +572,8 @@ impl KafkaConsumer {
             let mut tracker = self.ctx.tracker();
             let known = tracker.processed(records);
             let dirty = tracker.take_dirty();
-            let commit_now = tracker.marked_since_commit() >= self.commit_batch_size;
+            let commit_now = tracker.marked_since_commit() >= self.commit_batch_size
+                && self.ctx.commit_gate.try_acquire();
             if commit_now {
                 tracker.reset_marked_since_commit();
             }
@@ -554,15 +594,17 @@ impl KafkaConsumer {
             }
         }
         if commit_now {
-            match handle.consumer.commit_consumer_state(CommitMode::Async) {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(e) => {
-                    self.ctx
-                        .stats
-                        .commit_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
-                }
+            self.ctx
+                .stats
+                .commit_requests
+                .fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = handle.commit_stored_async() {
+                self.ctx.commit_gate.release();
+                self.ctx
+                    .stats
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
             }
         }
         Ok(known)

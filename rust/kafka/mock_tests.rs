@@ -215,3 +215,66 @@ async fn a_consumer_resumes_after_what_it_committed() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_made_while_a_commit_is_unanswered_wait_for_the_next_commit() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("events", 1, 1).unwrap();
+    let p = producer(&mock, 10_000);
+    let vals = values(40);
+    p.finish(p.enqueue("events", records(&vals)).unwrap())
+        .await
+        .unwrap();
+
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "gated");
+    settings.commit.batch_size = 1;
+    let consumer = KafkaConsumer::new(&settings).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    consumer
+        .wait_assigned(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        got.extend(consumer.drain(100).unwrap());
+        if got.len() < 40 {
+            consumer.wait(Duration::from_millis(200)).await;
+        }
+    }
+    // The commit's answer is served only by a poll (drain), so all 39 marks below happen
+    // while the first commit is unanswered.
+    for r in &got[..39] {
+        consumer
+            .mark_processed([(&*r.topic, r.partition, r.offset)])
+            .unwrap();
+    }
+    let stats = consumer.stats();
+    assert_eq!(
+        stats.commit_requests.load(Relaxed),
+        1,
+        "one commit in flight"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stats.commits.load(Relaxed) < 1 && std::time::Instant::now() < deadline {
+        consumer.drain(100).unwrap();
+        consumer.wait(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stats.commits.load(Relaxed), 1);
+    let last = &got[39];
+    consumer
+        .mark_processed([(&*last.topic, last.partition, last.offset)])
+        .unwrap();
+    assert_eq!(
+        stats.commit_requests.load(Relaxed),
+        2,
+        "the next mark commits"
+    );
+    assert_eq!(stats.commit_failures.load(Relaxed), 0);
+    tokio::task::spawn_blocking(move || consumer.close())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -2,6 +2,7 @@
 //! by `cargo test` against librdkafka's mock cluster, and by the Rust benchmarks.
 
 pub mod admin;
+pub mod commit_gate;
 pub mod consumer;
 pub mod context;
 pub mod delivery;
