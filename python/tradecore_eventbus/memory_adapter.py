@@ -55,6 +55,8 @@ class MemoryRecord:
     timestamp: int | None
     # Not hashed: a list is not hashable, and (topic, partition, offset) identifies a record.
     headers: list[Header] = field(default_factory=list, hash=False)
+    # The Kafka consumer decodes events in Rust per batch; here the subscription decodes.
+    event: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     @classmethod
     def from_stored(cls, topic: str, stored: StoredRecord) -> MemoryRecord:
@@ -328,9 +330,13 @@ class MemoryConsumer:
     def _has_records(self) -> bool:
         return any(self._positions[tp] < self._broker.end_offset(*tp) for tp in self._fetchable())
 
-    def take(self, max_records: int | None = None) -> list[MemoryRecord]:
+    def take(
+        self, max_records: int | None = None, *, decode_events: bool = False
+    ) -> list[MemoryRecord]:
         """Up to ``max_records`` (default and cap: ``max_poll_records``) records that are
-        already here, from assigned partitions that are not paused. Never waits."""
+        already here, from assigned partitions that are not paused. Never waits.
+        ``decode_events`` is accepted for parity with the Kafka consumer; records here leave
+        ``event`` unset and the subscription decodes the value."""
         self._check_open()
         self._commit_if_due()
         limit = self._spec.max_poll_records if max_records is None else max_records

@@ -220,7 +220,7 @@ class Subscription:
         backoff = 0.0
         while not self.stopping:
             try:
-                records = self.consumer.take(self.batch_size)
+                records = self.consumer.take(self.batch_size, decode_events=True)
             except Exception:
                 # The transport recovers from non-fatal errors by itself; back off a little.
                 logger.exception("subscriber %s: fetching records failed", self.health_key)
@@ -261,10 +261,12 @@ class Subscription:
 
     async def handle(self, record: RecordLike) -> bool:
         """Resolves one record; returns False only when stopping first."""
-        try:
-            event = decode(record.value)
-        except DeserializationError as exc:
-            return await self._dead_letter(record, None, exc, 0)
+        event = record.event
+        if event is None:
+            try:
+                event = decode(record.value)
+            except DeserializationError as exc:
+                return await self._dead_letter(record, None, exc, 0)
         if self.filter_fn is not None:
             try:
                 if not self.filter_fn(event):

@@ -1,7 +1,7 @@
 //! `Record`: one consumed Kafka record as Python sees it.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::kafka::consumer::RecordData;
 
@@ -22,11 +22,51 @@ pub struct PyRecord {
     timestamp: Option<i64>,
     // Built into Python objects only when asked for: most consumers read one header at most.
     headers: Vec<(String, Option<Vec<u8>>)>,
+    /// The value decoded as an event object, when the batch was taken with
+    /// `decode_events=True` and the value is one (see `decode_event`).
+    #[pyo3(get)]
+    event: Option<Py<PyDict>>,
+}
+
+/// Parses a record value the way the EventBus reads events: a JSON object with a non-empty
+/// string `event_type`. `None` means "not that": the caller decodes the value itself
+/// (`envelope.decode`), which accepts the same JSON and gives the precise error otherwise, so
+/// nothing is ever dropped here. The parser is jiter (pydantic's): `NaN`/`Infinity`, big
+/// integers, key order and last-duplicate-wins all as `json.loads` has them.
+fn decode_event<'py>(py: Python<'py>, value: &[u8]) -> Option<Bound<'py, PyDict>> {
+    let parse = jiter::PythonParse {
+        allow_inf_nan: true,
+        // Keys repeat from event to event; values (ids, timestamps) mostly do not, and
+        // caching them costs a hash and a lock each.
+        cache_mode: jiter::StringCacheMode::Keys,
+        ..jiter::PythonParse::default()
+    };
+    let object = parse
+        .python_parse(py, value)
+        .ok()?
+        .cast_into::<PyDict>()
+        .ok()?;
+    let event_type = object.get_item("event_type").ok()??;
+    let event_type = event_type.cast::<PyString>().ok()?;
+    if event_type.to_str().map_or(true, str::is_empty) {
+        return None;
+    }
+    Some(object)
 }
 
 impl PyRecord {
-    pub fn from_data(py: Python<'_>, data: RecordData, topic: &Bound<'_, PyString>) -> Self {
+    pub fn from_data(
+        py: Python<'_>,
+        data: RecordData,
+        topic: &Bound<'_, PyString>,
+        decode_events: bool,
+    ) -> Self {
+        let event = match (&data.value, decode_events) {
+            (Some(v), true) => decode_event(py, v).map(Bound::unbind),
+            _ => None,
+        };
         PyRecord {
+            event,
             topic: topic.clone().unbind(),
             partition: data.partition,
             offset: data.offset,
