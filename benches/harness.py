@@ -28,7 +28,15 @@ sys.path.insert(0, str(HERE))
 THROUGHPUT = {
     "batch": ["eventbus", "core", "rust", "confluent", "aiokafka", "eventbus_validated"],
     "concurrent": ["eventbus", "core", "confluent_aio", "aiokafka"],
-    "consume": ["eventbus", "core", "rust", "confluent", "confluent_aio", "aiokafka"],
+    "consume": [
+        "eventbus",
+        "core",
+        "rust",
+        "confluent",
+        "confluent_tuned",
+        "confluent_aio",
+        "aiokafka",
+    ],
 }
 TITLES = {
     "batch": "1. Batch publish ({n:,} events, batches of 1,000)",

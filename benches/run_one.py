@@ -67,6 +67,7 @@ def run_consume(contender: str, topic: str, n: int) -> float:
         "core": lambda: c.core_consume(topic, n),
         "aiokafka": lambda: c.aiokafka_consume(topic, n),
         "confluent": lambda: c.confluent_consume(topic, n),
+        "confluent_tuned": lambda: c.confluent_consume(topic, n, tuned=True),
         "confluent_aio": lambda: c.confluent_aio_consume(topic, n),
     }[contender]
     return c.timed(fn)
@@ -218,6 +219,7 @@ async def paused_publish(topic: str, seconds: float) -> dict[str, float]:
 LIBRARIES = {
     "aiokafka": "aiokafka",
     "confluent": "confluent_kafka",
+    "confluent_tuned": "confluent_kafka",
     "confluent_aio": "confluent_kafka.aio",
 }
 

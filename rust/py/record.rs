@@ -13,10 +13,10 @@ pub struct PyRecord {
     partition: i32,
     #[pyo3(get)]
     offset: i64,
-    #[pyo3(get)]
-    key: Option<Py<PyBytes>>,
-    #[pyo3(get)]
-    value: Option<Py<PyBytes>>,
+    // Key and value stay Rust bytes until read: the subscription reads `event` instead, and
+    // a bytes object per field would be an allocation and a copy per record for nothing.
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
     /// Milliseconds since the epoch, when the broker reported one.
     #[pyo3(get)]
     timestamp: Option<i64>,
@@ -70,8 +70,8 @@ impl PyRecord {
             topic: topic.clone().unbind(),
             partition: data.partition,
             offset: data.offset,
-            key: data.key.map(|k| PyBytes::new(py, &k).unbind()),
-            value: data.value.map(|v| PyBytes::new(py, &v).unbind()),
+            key: data.key,
+            value: data.value,
             timestamp: data.timestamp_ms,
             headers: data.headers,
         }
@@ -100,6 +100,18 @@ impl PyRecord {
 
 #[pymethods]
 impl PyRecord {
+    /// The key (a new bytes object on each read), or None.
+    #[getter]
+    fn key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.key.as_deref().map(|k| PyBytes::new(py, k))
+    }
+
+    /// The value (a new bytes object on each read), or None for a tombstone.
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.value.as_deref().map(|v| PyBytes::new(py, v))
+    }
+
     /// The headers as a list of (name, value) pairs, in the order they were sent.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -131,10 +143,7 @@ impl PyRecord {
             self.topic.bind(py).to_string(),
             self.partition,
             self.offset,
-            self.value
-                .as_ref()
-                .map(|v| v.bind(py).as_bytes().len())
-                .unwrap_or(0)
+            self.value.as_ref().map_or(0, Vec::len)
         )
     }
 }
