@@ -101,7 +101,7 @@ while True:
     kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$RUN/server.properties" --standalone \
     >"$RUN/format.log" 2>&1 || { cat "$RUN/format.log" >&2; exit 1; }
   log "starting Kafka on $HOST:$PORT (data in $RUN)"
-  nohup java -Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  nohup java -Xms1g -Xmx1g -XX:+UseZGC ${KAFKA_JVM_EXTRA:-} \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$RUN/logs" \
     -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" >"$RUN/stdout.log" 2>&1 &
