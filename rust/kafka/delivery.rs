@@ -21,6 +21,9 @@ pub struct BatchTracker {
     remaining: AtomicUsize,
     outcomes: Box<[OnceLock<Outcome>]>,
     done: Notify,
+    /// The producer's count of records without an outcome, decremented here before the
+    /// waiter can wake: whoever saw the send done sees it counted out.
+    unresolved: Option<Arc<AtomicUsize>>,
 }
 
 impl BatchTracker {
@@ -29,7 +32,29 @@ impl BatchTracker {
             remaining: AtomicUsize::new(len),
             outcomes: (0..len).map(|_| OnceLock::new()).collect(),
             done: Notify::new(),
+            unresolved: None,
         })
+    }
+
+    /// A tracker that is also done only once [`handed_over`](Self::handed_over) was called:
+    /// the producer's enqueue thread calls it after the last record of the send left its
+    /// count of queued records, so a caller that sees the send done never sees it queued.
+    /// `unresolved` is the producer's count of records without an outcome; it must already
+    /// include these `len` records.
+    pub fn with_handover(len: usize, unresolved: Arc<AtomicUsize>) -> Arc<Self> {
+        Arc::new(BatchTracker {
+            remaining: AtomicUsize::new(len + 1),
+            outcomes: (0..len).map(|_| OnceLock::new()).collect(),
+            done: Notify::new(),
+            unresolved: Some(unresolved),
+        })
+    }
+
+    /// See [`with_handover`](Self::with_handover); call exactly once.
+    pub fn handed_over(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -42,10 +67,13 @@ impl BatchTracker {
 
     /// Records the outcome of record `index`; the first outcome of a record wins.
     pub fn complete(&self, index: usize, outcome: Outcome) {
-        if self.outcomes[index].set(outcome).is_ok()
-            && self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            self.done.notify_one();
+        if self.outcomes[index].set(outcome).is_ok() {
+            if let Some(unresolved) = &self.unresolved {
+                unresolved.fetch_sub(1, Ordering::AcqRel);
+            }
+            if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.done.notify_one();
+            }
         }
     }
 

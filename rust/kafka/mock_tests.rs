@@ -278,3 +278,34 @@ async fn marks_made_while_a_commit_is_unanswered_wait_for_the_next_commit() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_keep_call_order_when_librdkafkas_queue_is_full() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("ordered", 1, 1).unwrap();
+    let mut settings = ProducerSettings::new(mock.bootstrap_servers());
+    settings.linger_ms = 5;
+    // Room for 10 records: every send below fills it and has to wait for room.
+    settings
+        .extra
+        .push(("queue.buffering.max.messages".into(), "10".into()));
+    let p = KafkaProducer::new(&settings).unwrap();
+    let batches: Vec<Vec<Vec<u8>>> = (0..5)
+        .map(|b| (0..50).map(|i| format!("b{b}-{i}").into_bytes()).collect())
+        .collect();
+    // All five are queued before any is awaited, as concurrent callers would.
+    let pending: Vec<_> = batches
+        .iter()
+        .map(|vals| p.enqueue("ordered", records(vals)).unwrap())
+        .collect();
+    let mut offsets = Vec::new();
+    for send in pending {
+        offsets.extend(p.finish(send).await.unwrap().into_iter().map(|d| d.offset));
+    }
+    assert_eq!(
+        offsets,
+        (0..250).collect::<Vec<i64>>(),
+        "records out of call order"
+    );
+    assert_eq!(p.in_flight(), 0);
+}

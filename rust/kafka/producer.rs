@@ -1,7 +1,15 @@
-//! The producer: records are handed to librdkafka in one pass per send call and the call
-//! resolves once, when the broker acknowledged (or refused) every record of it.
+//! The producer: each send call becomes one job for the producer's enqueue thread, which
+//! hands its records to librdkafka in call order; the call resolves once, when the broker
+//! acknowledged (or refused) every record of it.
+//!
+//! Why a thread: copying records into librdkafka (headers, key, value) cost about a quarter
+//! of a batch publish on the thread that holds the GIL. On its own thread it overlaps with
+//! encoding the next batch. One thread per producer, one FIFO: records are enqueued in the
+//! order of the send calls, including when librdkafka's queue is full (then the thread
+//! waits, and every later job waits behind it).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +23,7 @@ use super::delivery::{BatchTracker, DeliveryTag, ProducerCtx};
 use super::error::{Delivery, DeliveryFailure, Error, Outcome, Result};
 use super::settings::ProducerSettings;
 
-/// One record to send, borrowing its bytes from the caller.
+/// One record to send, borrowing its bytes.
 #[derive(Default)]
 pub struct OutRecord<'a> {
     pub key: Option<&'a [u8]>,
@@ -24,21 +32,46 @@ pub struct OutRecord<'a> {
     pub partition: Option<i32>,
 }
 
-/// A record that librdkafka's queue had no room for yet; it owns its bytes.
-struct DeferredRecord {
-    index: usize,
+/// The records of one send call, read by the enqueue thread.
+pub trait RecordSource: Send + 'static {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Record `i`; called once per record, in order.
+    fn record(&mut self, i: usize) -> OutRecord<'_>;
+}
+
+/// Records that own their bytes (copied from the caller).
+struct OwnedRecords(Vec<OwnedRecord>);
+
+struct OwnedRecord {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     headers: Option<OwnedHeaders>,
     partition: Option<i32>,
 }
 
-/// A send whose records are (partly) in librdkafka's queue; finish it with
+impl RecordSource for OwnedRecords {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn record(&mut self, i: usize) -> OutRecord<'_> {
+        let r = &mut self.0[i];
+        OutRecord {
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+            headers: r.headers.take(),
+            partition: r.partition,
+        }
+    }
+}
+
+/// A send whose records are queued for librdkafka; finish it with
 /// [`KafkaProducer::finish`].
 pub struct PendingSend {
-    topic: String,
     tracker: Arc<BatchTracker>,
-    deferred: Vec<DeferredRecord>,
 }
 
 impl PendingSend {
@@ -63,102 +96,84 @@ pub fn make_headers<'a>(
     headers
 }
 
-pub struct KafkaProducer {
+struct Job {
+    topic: String,
+    source: Box<dyn RecordSource>,
+    tracker: Arc<BatchTracker>,
+    /// Records still waiting for room in librdkafka's queue fail at this point.
+    deadline: Instant,
+}
+
+/// What the caller's side and the enqueue thread share.
+struct Shared {
     producer: ThreadedProducer<ProducerCtx>,
+    /// Records handed to the enqueue thread and not yet in librdkafka's queue.
+    queued: AtomicUsize,
+    /// Records sent through this producer that have no outcome yet.
+    unresolved: Arc<AtomicUsize>,
+}
+
+pub struct KafkaProducer {
+    shared: Arc<Shared>,
+    /// The enqueue thread's inbox. Unbounded, but it holds only the records of send calls
+    /// whose awaitables are still pending, as librdkafka's own queue would: the callers bound
+    /// it, and a full librdkafka queue makes them wait for their deliveries.
+    jobs: Sender<Job>,
     closed: AtomicBool,
-    /// Records waiting for room in librdkafka's queue: `flush` waits for them too.
-    deferred: AtomicUsize,
     delivery_timeout: Duration,
 }
 
-impl KafkaProducer {
-    pub fn new(settings: &ProducerSettings) -> Result<Arc<Self>> {
-        let config = settings.client_config()?;
-        let producer = ThreadedProducer::from_config_and_context(&config, ProducerCtx::default())
-            .map_err(|e| Error::from_kafka("create producer", e))?;
-        Ok(Arc::new(KafkaProducer {
-            producer,
-            closed: AtomicBool::new(false),
-            deferred: AtomicUsize::new(0),
-            delivery_timeout: Duration::from_millis(u64::from(settings.delivery_timeout_ms)),
-        }))
-    }
-
-    pub fn health(&self) -> &ClientHealth {
-        &self.producer.context().health
-    }
-
-    pub fn delivered_count(&self) -> u64 {
-        self.producer
-            .context()
-            .stats
-            .delivered
-            .load(Ordering::Relaxed)
-    }
-
-    pub fn failed_count(&self) -> u64 {
-        self.producer.context().stats.failed.load(Ordering::Relaxed)
-    }
-
-    /// Records in librdkafka's queue or in flight to the broker, plus deferred ones.
-    pub fn in_flight(&self) -> usize {
-        self.producer.in_flight_count().max(0) as usize + self.deferred.load(Ordering::Relaxed)
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Hands `records` to librdkafka without blocking. Records that do not fit in its queue
-    /// are copied and enqueued later by [`finish`](Self::finish), in order.
-    pub fn enqueue<'a>(
-        &self,
-        topic: &str,
-        records: impl ExactSizeIterator<Item = OutRecord<'a>>,
-    ) -> Result<PendingSend> {
-        if self.is_closed() {
-            return Err(Error::Closed("producer"));
-        }
-        let tracker = BatchTracker::new(records.len());
-        let mut deferred = Vec::new();
-        for (index, record) in records.enumerate() {
-            if !deferred.is_empty() {
-                // Once one record waits, all later ones wait behind it to keep their order.
-                deferred.push(DeferredRecord {
+/// The enqueue thread: jobs in order, records in order; waits while librdkafka's queue is
+/// full, at most until the job's deadline.
+fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
+    while let Ok(mut job) = jobs.recv() {
+        for index in 0..job.source.len() {
+            let OutRecord {
+                key,
+                value,
+                mut headers,
+                partition,
+            } = job.source.record(index);
+            let mut backoff = Duration::from_micros(200);
+            loop {
+                match shared.try_send(
+                    &job.topic,
+                    &job.tracker,
                     index,
-                    key: record.key.map(<[u8]>::to_vec),
-                    value: record.value.map(<[u8]>::to_vec),
-                    headers: record.headers,
-                    partition: record.partition,
-                });
-                continue;
-            }
-            if let Some(headers) = self.try_send(
-                topic,
-                &tracker,
-                index,
-                record.key,
-                record.value,
-                record.headers,
-                record.partition,
-            ) {
-                deferred.push(DeferredRecord {
-                    index,
-                    key: record.key.map(<[u8]>::to_vec),
-                    value: record.value.map(<[u8]>::to_vec),
+                    key,
+                    value,
                     headers,
-                    partition: record.partition,
-                });
+                    partition,
+                ) {
+                    None => break,
+                    Some(returned) => {
+                        if Instant::now() >= job.deadline {
+                            job.tracker.complete(
+                                index,
+                                Outcome::Failed(DeliveryFailure {
+                                    code: RDKafkaErrorCode::QueueFull,
+                                    possibly_persisted: false,
+                                    detail: Some(
+                                        "the producer queue stayed full for the whole delivery timeout"
+                                            .into(),
+                                    ),
+                                }),
+                            );
+                            break;
+                        }
+                        headers = returned;
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_millis(20));
+                    }
+                }
             }
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
         }
-        self.deferred.fetch_add(deferred.len(), Ordering::Relaxed);
-        Ok(PendingSend {
-            topic: topic.to_owned(),
-            tracker,
-            deferred,
-        })
+        job.tracker.handed_over();
     }
+}
 
+impl Shared {
     /// Tries to put one record in librdkafka's queue. Returns `Some(headers)` when the queue
     /// is full (the record must be retried); any other refusal becomes the record's outcome.
     #[allow(clippy::too_many_arguments)]
@@ -209,37 +224,115 @@ impl KafkaProducer {
             }
         }
     }
+}
 
-    /// Enqueues what was deferred (waiting for room, at most the delivery timeout) and waits
-    /// until the broker answered for every record of the send.
-    pub async fn finish(&self, mut pending: PendingSend) -> Result<Vec<Delivery>> {
-        let deadline = Instant::now() + self.delivery_timeout;
-        let mut backoff = Duration::from_micros(500);
-        while !pending.deferred.is_empty() {
-            self.enqueue_deferred(&mut pending);
-            if pending.deferred.is_empty() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                for rec in pending.deferred.drain(..) {
-                    self.deferred.fetch_sub(1, Ordering::Relaxed);
-                    pending.tracker.complete(
-                        rec.index,
-                        Outcome::Failed(DeliveryFailure {
-                            code: RDKafkaErrorCode::QueueFull,
-                            possibly_persisted: false,
-                            detail: Some(
-                                "the producer queue stayed full for the whole delivery timeout"
-                                    .into(),
-                            ),
-                        }),
-                    );
-                }
-                break;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(20));
+impl KafkaProducer {
+    pub fn new(settings: &ProducerSettings) -> Result<Arc<Self>> {
+        let config = settings.client_config()?;
+        let producer = ThreadedProducer::from_config_and_context(&config, ProducerCtx::default())
+            .map_err(|e| Error::from_kafka("create producer", e))?;
+        let shared = Arc::new(Shared {
+            producer,
+            queued: AtomicUsize::new(0),
+            unresolved: Arc::new(AtomicUsize::new(0)),
+        });
+        let (jobs, inbox) = channel();
+        {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("tradecore-enqueue".into())
+                .spawn(move || enqueue_forever(shared, inbox))
+                .map_err(|e| Error::Config(format!("cannot start the enqueue thread: {e}")))?;
         }
+        Ok(Arc::new(KafkaProducer {
+            shared,
+            jobs,
+            closed: AtomicBool::new(false),
+            delivery_timeout: Duration::from_millis(u64::from(settings.delivery_timeout_ms)),
+        }))
+    }
+
+    pub fn health(&self) -> &ClientHealth {
+        &self.shared.producer.context().health
+    }
+
+    pub fn delivered_count(&self) -> u64 {
+        self.shared
+            .producer
+            .context()
+            .stats
+            .delivered
+            .load(Ordering::Relaxed)
+    }
+
+    pub fn failed_count(&self) -> u64 {
+        self.shared
+            .producer
+            .context()
+            .stats
+            .failed
+            .load(Ordering::Relaxed)
+    }
+
+    /// Records sent through this producer whose outcome is not known yet: waiting for the
+    /// enqueue thread, in librdkafka's queue, or in flight to the broker.
+    pub fn in_flight(&self) -> usize {
+        self.shared.unresolved.load(Ordering::Acquire)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues `records` (copied) for the enqueue thread; never blocks.
+    pub fn enqueue<'a>(
+        &self,
+        topic: &str,
+        records: impl ExactSizeIterator<Item = OutRecord<'a>>,
+    ) -> Result<PendingSend> {
+        let owned = records
+            .map(|r| OwnedRecord {
+                key: r.key.map(<[u8]>::to_vec),
+                value: r.value.map(<[u8]>::to_vec),
+                headers: r.headers,
+                partition: r.partition,
+            })
+            .collect();
+        self.enqueue_source(topic, Box::new(OwnedRecords(owned)))
+    }
+
+    /// Queues the records of `source` for the enqueue thread; never blocks.
+    pub fn enqueue_source(
+        &self,
+        topic: &str,
+        source: Box<dyn RecordSource>,
+    ) -> Result<PendingSend> {
+        if self.is_closed() {
+            return Err(Error::Closed("producer"));
+        }
+        self.shared
+            .unresolved
+            .fetch_add(source.len(), Ordering::AcqRel);
+        let tracker = BatchTracker::with_handover(source.len(), self.shared.unresolved.clone());
+        self.shared.queued.fetch_add(source.len(), Ordering::AcqRel);
+        let job = Job {
+            topic: topic.to_owned(),
+            source,
+            tracker: Arc::clone(&tracker),
+            deadline: Instant::now() + self.delivery_timeout,
+        };
+        if let Err(returned) = self.jobs.send(job) {
+            // Only if the thread died (a panic): nothing of this job reached librdkafka.
+            let n = returned.0.source.len();
+            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+            self.shared.unresolved.fetch_sub(n, Ordering::AcqRel);
+            return Err(Error::Closed("producer's enqueue thread"));
+        }
+        Ok(PendingSend { tracker })
+    }
+
+    /// Waits until the broker answered for every record of the send.
+    pub async fn finish(&self, pending: PendingSend) -> Result<Vec<Delivery>> {
         pending.tracker.wait().await;
         let outcomes = pending.tracker.outcomes();
         let mut deliveries = Vec::with_capacity(outcomes.len());
@@ -252,31 +345,6 @@ impl KafkaProducer {
         Ok(deliveries)
     }
 
-    fn enqueue_deferred(&self, pending: &mut PendingSend) {
-        let mut sent = 0;
-        while sent < pending.deferred.len() {
-            let rec = &mut pending.deferred[sent];
-            let headers = rec.headers.take();
-            match self.try_send(
-                &pending.topic,
-                &pending.tracker,
-                rec.index,
-                rec.key.as_deref(),
-                rec.value.as_deref(),
-                headers,
-                rec.partition,
-            ) {
-                None => sent += 1,
-                Some(headers) => {
-                    pending.deferred[sent].headers = headers;
-                    break;
-                }
-            }
-        }
-        pending.deferred.drain(..sent);
-        self.deferred.fetch_sub(sent, Ordering::Relaxed);
-    }
-
     /// Blocks until everything handed to this producer was answered by the broker, or the
     /// timeout passed.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
@@ -285,8 +353,8 @@ impl KafkaProducer {
             let step = deadline
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(100));
-            let flushed = self.producer.flush(step);
-            if flushed.is_ok() && self.deferred.load(Ordering::Acquire) == 0 {
+            let flushed = self.shared.producer.flush(step);
+            if flushed.is_ok() && self.shared.queued.load(Ordering::Acquire) == 0 {
                 return Ok(());
             }
             if Instant::now() >= deadline {
