@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -27,7 +27,7 @@ def librdkafka_settings(linger_ms: int) -> dict[str, Any]:
     }
 
 
-async def pipelined(batches: list[Any], send: Callable[[Any], Awaitable[Any]]) -> None:
+async def pipelined(batches: Iterable[Any], send: Callable[[Any], Awaitable[Any]]) -> None:
     """Sends batches with up to PIPELINE of them awaiting their acknowledgement."""
     in_flight: set[asyncio.Future[Any]] = set()
     for batch in batches:
@@ -40,8 +40,11 @@ async def pipelined(batches: list[Any], send: Callable[[Any], Awaitable[Any]]) -
         await d
 
 
-def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Batches made as they are sent: a list of all of them up front would be a million
+    references for the collector to rescan on every full collection, charged to whichever
+    contender allocates the most."""
+    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 # ----------------------------------------------------------------------------- EventBus

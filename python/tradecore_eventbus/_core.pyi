@@ -218,4 +218,6 @@ def encode_events(
     events: Sequence[object],
     keys: str | Sequence[str | None] | None,
     default: object,
+    *,
+    event_headers: bool = False,
 ) -> tuple[EncodedBatch, list[tuple[int, str]]]: ...

@@ -74,6 +74,7 @@ class Coalescer:
                 [k for _, k, _ in batch],
                 validate=bus.validate_on_publish,
                 strict=bus.config.strict_validation,
+                headers=bus.transport_config.producer_event_headers,
             )
             for i, exc in failures.items():
                 logger.warning("not publishing to %s: %s", self.channel, exc.message)

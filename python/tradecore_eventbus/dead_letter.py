@@ -68,6 +68,12 @@ def dlq_record(
         (HEADER_PREFIX + name, None if value is None else str(value).encode())
         for name, value in metadata.items()
     ]
+    # Dead letters always name their event and its type (they are few, and tools triage them
+    # by these), whether or not the original records carried headers.
+    names = {k for k, _ in out_headers}
+    for name in ("event_type", "event_id"):
+        if event is not None and name not in names and event.get(name) is not None:
+            out_headers.append((name, str(event[name]).encode()))
     return key, encode(body), out_headers
 
 

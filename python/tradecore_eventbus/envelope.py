@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -106,3 +106,16 @@ def decode(value: bytes | None) -> dict[str, Any]:
     if not isinstance(event.get("event_type"), str) or not event["event_type"]:
         raise DeserializationError("the record has no event_type")
     return event
+
+
+def event_id_of(headers: Iterable[tuple[str, bytes | None]], value: bytes | None) -> str | None:
+    """A record's event id: its ``event_id`` header when the records carry headers, else the
+    ``event_id`` of its JSON value; None for a record that is not an event."""
+    for name, header in headers:
+        if name == "event_id" and header is not None:
+            return header.decode(errors="replace")
+    try:
+        event_id = decode(value).get("event_id")
+    except DeserializationError:
+        return None
+    return None if event_id is None else str(event_id)

@@ -209,6 +209,7 @@ class EventBus:
             partition_key,
             validate=self.validate_on_publish,
             strict=self.config.strict_validation,
+            headers=self.transport_config.producer_event_headers,
         )
         self._enter()
         try:
@@ -390,9 +391,8 @@ class EventBus:
                 continue
             meta = body.get(METADATA_KEY) or {}
             target = str(meta.get("original_channel") or channel)
-            prepared = PythonBatch(
-                [PreparedEvent(event, (record.key, encode(event), headers_for(event)))]
-            )
+            headers = headers_for(event) if self.transport_config.producer_event_headers else []
+            prepared = PythonBatch([PreparedEvent(event, (record.key, encode(event), headers))])
             try:
                 await self.publisher.ensure_channel(target)
                 await self.publisher.send(target, self.adapter.topic_for(target), prepared)

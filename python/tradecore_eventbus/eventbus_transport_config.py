@@ -297,6 +297,10 @@ class TransportConfig:
     #: librdkafka ``message.timeout.ms``: how long one publish attempt may wait for the broker.
     producer_delivery_timeout_ms: int = 30_000
     producer_enable_idempotence: bool = True
+    #: Records carry ``event_type``, ``event_id`` and ``content-type`` headers besides the
+    #: JSON value (which holds the same). Off by default: they cost about a third of the
+    #: publish throughput.
+    producer_event_headers: bool = False
     consumer_group_id_prefix: str = "tradecore"
     consumer_session_timeout_ms: int = 45_000
     consumer_heartbeat_interval_ms: int = 3_000
@@ -344,6 +348,9 @@ class TransportConfig:
             ),
             producer_enable_idempotence=_read(
                 e, "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", True, _bool, "true or false"
+            ),
+            producer_event_headers=_read(
+                e, "KAFKA_PRODUCER_EVENT_HEADERS", False, _bool, "true or false"
             ),
             consumer_group_id_prefix=e.get("KAFKA_CONSUMER_GROUP_ID_PREFIX", "tradecore").strip(),
             consumer_session_timeout_ms=_read(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._core import OffsetTracker
+from .envelope import event_id_of
 from .eventbus_transport_config import EventBusConfig, TransportConfig
 from .exceptions import (
     BatchDeliveryError,
@@ -533,9 +534,9 @@ class MemoryTransportAdapter(TransportAdapter):
             return set()
         found: set[str] = set()
         for record in self.broker.published(topic):
-            for name, value in record.headers:
-                if name == "event_id" and value is not None and value.decode() in event_ids:
-                    found.add(value.decode())
+            event_id = event_id_of(record.headers, record.value)
+            if event_id is not None and event_id in event_ids:
+                found.add(event_id)
         return found
 
     async def describe_topic(self, topic: str) -> dict[str, str]:

@@ -239,11 +239,14 @@ class OutboxService:
         failures: list[RowFailure] = []
         for stream, stream_rows in by_stream.items():
             await self.bus.publisher.ensure_channel(stream, required=False)
+            with_headers = self.bus.transport_config.producer_event_headers
             records: list[OutgoingRecord] = [
                 (
                     r.partition_key.encode() if r.partition_key is not None else None,
                     r.payload.encode(),
-                    headers_for({"event_type": r.event_type, "event_id": r.event_id}),
+                    headers_for({"event_type": r.event_type, "event_id": r.event_id})
+                    if with_headers
+                    else [],
                 )
                 for r in stream_rows
             ]

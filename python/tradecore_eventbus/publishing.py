@@ -142,7 +142,12 @@ def results_for(
 
 
 def prepare_one(
-    event_data: Mapping[str, Any], key: str | None, *, validate: bool, strict: bool
+    event_data: Mapping[str, Any],
+    key: str | None,
+    *,
+    validate: bool,
+    strict: bool,
+    headers: bool = False,
 ) -> PreparedEvent:
     event = enrich(event_data)
     if validate:
@@ -152,7 +157,12 @@ def prepare_one(
             event = model.model_dump(mode="json")
     value = encode(event)
     return PreparedEvent(
-        event, (key.encode() if key is not None else None, value, headers_for(event))
+        event,
+        (
+            key.encode() if key is not None else None,
+            value,
+            headers_for(event) if headers else [],
+        ),
     )
 
 
@@ -180,12 +190,15 @@ def prepare_each(
     *,
     validate: bool,
     strict: bool,
+    headers: bool = False,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Prepares events independently: the batch of those that are valid, the original
     position of each of them, and the error of each invalid one (by position)."""
     failures: dict[int, EventValidationError] = {}
     if not _needs_python(events, validate, strict):
-        encoded, problems = _core.encode_events(events, list(keys), _json_default)
+        encoded, problems = _core.encode_events(
+            events, list(keys), _json_default, event_headers=headers
+        )
         for i, message in problems:
             failures[i] = _encoding_error(message)
         return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
@@ -193,7 +206,9 @@ def prepare_each(
     positions: list[int] = []
     for i, data in enumerate(events):
         try:
-            prepared.append(prepare_one(data, keys[i], validate=validate, strict=strict))
+            prepared.append(
+                prepare_one(data, keys[i], validate=validate, strict=strict, headers=headers)
+            )
             positions.append(i)
         except EventValidationError as exc:
             failures[i] = exc
@@ -207,6 +222,7 @@ def prepare(
     *,
     validate: bool,
     strict: bool,
+    headers: bool = False,
 ) -> PreparedBatch:
     """Prepares every event or raises one :class:`EventValidationError`: for a single event
     its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
@@ -221,7 +237,7 @@ def prepare(
     failures: list[tuple[int, EventValidationError]] = []
     batch: PreparedBatch
     if not _needs_python(events, validate, strict):
-        encoded, problems = _core.encode_events(events, key, _json_default)
+        encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
         failures = [
             (
                 i,
@@ -237,7 +253,9 @@ def prepare(
         for i, data in enumerate(events):
             k = key if key is None or isinstance(key, str) else key[i]
             try:
-                prepared.append(prepare_one(data, k, validate=validate, strict=strict))
+                prepared.append(
+                    prepare_one(data, k, validate=validate, strict=strict, headers=headers)
+                )
             except EventValidationError as exc:
                 failures.append((i, exc))
         batch = PythonBatch(prepared)

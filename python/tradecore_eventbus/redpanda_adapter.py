@@ -10,10 +10,17 @@ from dataclasses import replace
 from typing import Any
 
 from . import _core
+from .envelope import event_id_of
 from .eventbus_transport_config import EventBusConfig, TransportConfig
 from .exceptions import ClosedError, EventBusError, TransportTimeoutError
 from .transport import poll_batch
-from .transport_adapter import ConsumerLike, ConsumerSpec, ProducerLike, TopicSpec, TransportAdapter
+from .transport_adapter import (
+    ConsumerLike,
+    ConsumerSpec,
+    ProducerLike,
+    TopicSpec,
+    TransportAdapter,
+)
 from .worker_consumer_groups import WorkerType
 
 logger = logging.getLogger("tradecore_eventbus.redpanda")
@@ -148,9 +155,9 @@ class RedpandaTransportAdapter(TransportAdapter):
             remaining = {p: end for p, start, end in plan if start < end}
             while remaining and loop.time() < deadline:
                 for record in await poll_batch(reader, 500, min(1.0, deadline - loop.time())):
-                    event_id = record.header("event_id")
-                    if event_id is not None and event_id.decode() in event_ids:
-                        found.add(event_id.decode())
+                    event_id = event_id_of(record.headers, record.value)
+                    if event_id is not None and event_id in event_ids:
+                        found.add(event_id)
                     end = remaining.get(record.partition)
                     if end is not None and record.offset + 1 >= end:
                         del remaining[record.partition]

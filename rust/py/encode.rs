@@ -12,6 +12,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
+use std::sync::Arc;
+
 use crate::events::{utc_timestamp, uuid4_strings};
 
 const MAX_DEPTH: usize = 64;
@@ -62,21 +64,18 @@ enum Keys {
     Each(Vec<Option<Vec<u8>>>),
 }
 
-/// Encoded events, kept in Rust until the producer copies them into librdkafka.
-#[pyclass(name = "EncodedBatch", module = "tradecore_eventbus._core", frozen)]
-pub struct EncodedBatch {
+/// The bytes of encoded events, shared between the Python object and the producer's enqueue
+/// thread (which reads them without the GIL).
+pub struct EncodedData {
     values: Arena,
     ids: Arena,
     types: Arena,
     keys: Keys,
-    /// What enrichment added to each event (for `event(i)`): id, timestamp, version.
-    added: Vec<(bool, bool, bool)>,
-    /// The timestamp given to events that had none.
-    now: String,
-    originals: Vec<Py<PyAny>>,
+    /// Whether records carry the event_type / event_id / content-type headers.
+    with_headers: bool,
 }
 
-impl EncodedBatch {
+impl EncodedData {
     pub fn count(&self) -> usize {
         self.values.len()
     }
@@ -92,20 +91,56 @@ impl EncodedBatch {
         }
     }
 
+    /// The headers of record `i`, if the batch was encoded with them.
+    pub fn headers(&self, i: usize) -> Option<[(&'static str, &[u8]); 3]> {
+        self.with_headers.then(|| {
+            [
+                ("event_type", self.types.get(i).unwrap_or_default()),
+                ("event_id", self.ids.get(i).unwrap_or_default()),
+                ("content-type", b"application/json"),
+            ]
+        })
+    }
+}
+
+/// Encoded events, kept in Rust until the producer copies them into librdkafka.
+#[pyclass(name = "EncodedBatch", module = "tradecore_eventbus._core", frozen)]
+pub struct EncodedBatch {
+    data: Arc<EncodedData>,
+    /// What enrichment added to each event (for `event(i)`): id, timestamp, version.
+    added: Vec<(bool, bool, bool)>,
+    /// The timestamp given to events that had none.
+    now: String,
+    originals: Vec<Py<PyAny>>,
+}
+
+impl EncodedBatch {
+    pub fn data(&self) -> &Arc<EncodedData> {
+        &self.data
+    }
+
+    pub fn count(&self) -> usize {
+        self.data.count()
+    }
+
+    pub fn value_at(&self, i: usize) -> &[u8] {
+        self.data.value_at(i)
+    }
+
+    pub fn key_at(&self, i: usize) -> Option<&[u8]> {
+        self.data.key_at(i)
+    }
+
     pub fn id_at(&self, i: usize) -> Option<&str> {
-        self.ids.str(i)
+        self.data.ids.str(i)
     }
 
     pub fn type_at(&self, i: usize) -> Option<&str> {
-        self.types.str(i)
+        self.data.types.str(i)
     }
 
-    pub fn headers(&self, i: usize) -> [(&'static str, &[u8]); 3] {
-        [
-            ("event_type", self.types.get(i).unwrap_or_default()),
-            ("event_id", self.ids.get(i).unwrap_or_default()),
-            ("content-type", b"application/json"),
-        ]
+    pub fn headers(&self, i: usize) -> Option<[(&'static str, &[u8]); 3]> {
+        self.data.headers(i)
     }
 }
 
@@ -129,9 +164,9 @@ impl EncodedBatch {
 
     /// Event `i` as (key, value, headers), the shape the producers take.
     fn record<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyTuple>> {
-        let value = self.values.get(i).ok_or_else(|| no_event(i))?;
+        let value = self.data.values.get(i).ok_or_else(|| no_event(i))?;
         let headers = PyList::empty(py);
-        for (name, v) in self.headers(i) {
+        for (name, v) in self.headers(i).into_iter().flatten() {
             headers.append((name, pyo3::types::PyBytes::new(py, v)))?;
         }
         PyTuple::new(
@@ -349,14 +384,16 @@ fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<Option<Bound<'_, PyAny>>> {
 
 /// Enriches and encodes `events` (dicts). Returns the batch and the failures as
 /// [(index, message)]; the batch holds only the events that succeeded when there are none.
-/// `keys`: one key for every event, or one per event (None: no key).
+/// `keys`: one key for every event, or one per event (None: no key). `event_headers`: the
+/// records carry event_type / event_id / content-type headers.
 #[pyfunction]
-#[pyo3(signature = (events, keys, default))]
+#[pyo3(signature = (events, keys, default, *, event_headers = false))]
 pub fn encode_events<'py>(
     py: Python<'py>,
     events: &Bound<'py, PyAny>,
     keys: &Bound<'py, PyAny>,
     default: &Bound<'py, PyAny>,
+    event_headers: bool,
 ) -> PyResult<(EncodedBatch, Vec<(usize, String)>)> {
     let items: Vec<Bound<'py, PyAny>> = events.try_iter()?.collect::<PyResult<_>>()?;
     let n = items.len();
@@ -371,13 +408,14 @@ pub fn encode_events<'py>(
     } else {
         None
     };
-    let ids = uuid4_strings(n);
+    // Ids for events that come without one, made on first need (most callers set them).
+    let mut fresh_ids: Vec<String> = Vec::new();
     let now = utc_timestamp(SystemTime::now());
     let mut enc = Encoder {
         default,
         buf: Vec::with_capacity(256),
     };
-    let mut batch = EncodedBatch {
+    let mut data = EncodedData {
         values: Arena::with_capacity(n, n * 256),
         ids: Arena::with_capacity(n, n * 36),
         types: Arena::with_capacity(n, n * 16),
@@ -385,10 +423,10 @@ pub fn encode_events<'py>(
             Some(_) => Keys::Each(Vec::with_capacity(n)),
             None => Keys::Shared(shared_key),
         },
-        added: Vec::with_capacity(n),
-        now,
-        originals: Vec::with_capacity(n),
+        with_headers: event_headers,
     };
+    let mut added = Vec::with_capacity(n);
+    let mut originals = Vec::with_capacity(n);
     let mut failures = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let Ok(dict) = item.cast::<PyDict>() else {
@@ -427,9 +465,12 @@ pub fn encode_events<'py>(
         let has_timestamp = truthy(dict.get_item("timestamp")?)?.is_some();
         let has_version = matches!(dict.get_item("version")?, Some(v) if !v.is_none());
         let id_added = given_id.is_none();
+        if id_added && fresh_ids.is_empty() {
+            fresh_ids = uuid4_strings(n);
+        }
         let enrichment = Enrichment {
-            event_id: id_added.then_some(ids[i].as_str()),
-            timestamp: (!has_timestamp).then_some(batch.now.as_str()),
+            event_id: id_added.then(|| fresh_ids[i].as_str()),
+            timestamp: (!has_timestamp).then_some(now.as_str()),
             version: !has_version,
         };
         enc.buf.clear();
@@ -440,18 +481,24 @@ pub fn encode_events<'py>(
             ));
             continue;
         }
-        batch.values.push(&enc.buf);
-        if let (Keys::Each(each), Some(ks)) = (&mut batch.keys, &per_event_keys) {
+        data.values.push(&enc.buf);
+        if let (Keys::Each(each), Some(ks)) = (&mut data.keys, &per_event_keys) {
             each.push(ks.get(i).cloned().flatten().map(String::into_bytes));
         }
         match &given_id {
-            Some(id) => batch.ids.push(id.to_str()?.as_bytes()),
-            None => batch.ids.push(ids[i].as_bytes()),
+            Some(id) => data.ids.push(id.to_str()?.as_bytes()),
+            None => data.ids.push(fresh_ids[i].as_bytes()),
         }
-        batch.types.push(event_type.as_bytes());
-        batch.added.push((id_added, !has_timestamp, !has_version));
-        batch.originals.push(dict.clone().into_any().unbind());
+        data.types.push(event_type.as_bytes());
+        added.push((id_added, !has_timestamp, !has_version));
+        originals.push(dict.clone().into_any().unbind());
     }
     let _ = py;
+    let batch = EncodedBatch {
+        data: Arc::new(data),
+        added,
+        now,
+        originals,
+    };
     Ok((batch, failures))
 }

@@ -10,9 +10,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 
 use super::bridge::{awaitable, Failure};
 use super::convert::{extra_config, headers, optional_bytes, seconds};
-use super::encode::EncodedBatch;
+use super::encode::{EncodedBatch, EncodedData};
 use crate::kafka::error::{Error, Outcome};
-use crate::kafka::producer::{KafkaProducer, OutRecord};
+use crate::kafka::producer::{KafkaProducer, OutRecord, RecordSource};
 use crate::kafka::settings::ProducerSettings;
 use crate::runtime::spawn_blocking;
 
@@ -178,24 +178,13 @@ impl PyProducer {
             }
             None => (0..batch.count()).collect(),
         };
-        let records = picked.iter().map(|&i| {
-            let headers = batch.headers(i).into_iter().fold(
-                OwnedHeaders::new_with_capacity(3),
-                |h, (key, value)| {
-                    h.insert(Header {
-                        key,
-                        value: Some(value),
-                    })
-                },
-            );
-            OutRecord {
-                key: batch.key_at(i),
-                value: Some(batch.value_at(i)),
-                headers: Some(headers),
-                partition: None,
-            }
-        });
-        let pending = self.inner.enqueue(topic, records)?;
+        // The enqueue thread reads the encoded bytes (shared, not copied) and builds the
+        // headers there, off the thread that holds the GIL.
+        let source = EncodedRecords {
+            data: Arc::clone(batch.data()),
+            picked,
+        };
+        let pending = self.inner.enqueue_source(topic, Box::new(source))?;
         let producer = Arc::clone(&self.inner);
         awaitable(py, async move {
             let deliveries = producer.finish(pending).await?;
@@ -256,5 +245,40 @@ impl Drop for PyProducer {
         // SAFETY: taken exactly once, here; the field is not used afterwards.
         let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
         super::release(inner);
+    }
+}
+
+/// Records of an encoded batch (those at `picked`, in that order), each with its key and the
+/// event_type / event_id / content-type headers.
+struct EncodedRecords {
+    data: Arc<EncodedData>,
+    picked: Vec<usize>,
+}
+
+impl RecordSource for EncodedRecords {
+    fn len(&self) -> usize {
+        self.picked.len()
+    }
+
+    fn record(&mut self, i: usize) -> OutRecord<'_> {
+        let at = self.picked[i];
+        // Headers cost a third of the publish throughput (librdkafka allocates each one and
+        // the broker stores them): only when the batch asked for them.
+        let headers = self.data.headers(at).map(|pairs| {
+            pairs
+                .into_iter()
+                .fold(OwnedHeaders::new_with_capacity(3), |h, (key, value)| {
+                    h.insert(Header {
+                        key,
+                        value: Some(value),
+                    })
+                })
+        });
+        OutRecord {
+            key: self.data.key_at(at),
+            value: Some(self.data.value_at(at)),
+            headers,
+            partition: None,
+        }
     }
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from tests.bus.conftest import BusFactory, Collector
@@ -64,28 +64,46 @@ async def test_fields_given_by_the_caller_are_kept(bus: EventBus, channel: str) 
     assert result.event["version"] == 3
 
 
-async def test_wire_format_is_plain_json_with_type_and_id_headers(
-    bus: EventBus, channel: str
+@pytest.mark.parametrize("event_headers", [False, True], ids=["no-headers", "headers"])
+async def test_wire_format_is_plain_json_with_headers_only_when_configured(
+    make_bus: BusFactory, channel: str, event_headers: bool
 ) -> None:
-    # Read back with the raw transport consumer, as any Kafka client would.
+    """Every publish path (single, batch of Rust-encoded events, a validated model) writes
+    the same records: the JSON event, plus event_type / event_id / content-type headers
+    when ``producer_event_headers`` is on."""
+    from tradecore_eventbus import poll_batch
     from tradecore_eventbus.transport_adapter import ConsumerSpec
 
-    result = await bus.publish_stream(channel, {"event_type": "Wire", "n": 1, "text": "héllo"})
-    consumer = bus.adapter.new_consumer(
-        ConsumerSpec(result.topic, f"raw-{uuid.uuid4().hex[:6]}", "stream", "earliest", False, 10)
+    bus = await make_bus(producer_event_headers=event_headers)
+    single = await bus.publish_stream(channel, {"event_type": "Wire", "n": 1, "text": "héllo"})
+    batch = await bus.publish_batch(channel, [{"event_type": "Wire", "n": 2}])
+    model = await bus.publish_stream(
+        channel, {"event_type": "OrderPlaced", "order_id": "o-1", "symbol": "AAPL", "quantity": 1}
     )
-    consumer.subscribe([result.topic])
+    sent = [single, *batch, model]
+    # Read back with the raw transport consumer, as any Kafka client would.
+    consumer = bus.adapter.new_consumer(
+        ConsumerSpec(single.topic, f"raw-{uuid.uuid4().hex[:6]}", "stream", "earliest", False, 10)
+    )
+    consumer.subscribe([single.topic])
     await consumer.wait_assigned(30)
-    from tradecore_eventbus import poll_batch
-
-    records = await poll_batch(consumer, 10, 10)  # type: ignore[arg-type]
+    records: list[Any] = []
+    while len(records) < len(sent):
+        got = await poll_batch(consumer, 10, 10)  # type: ignore[arg-type]
+        assert got, f"only {len(records)} of {len(sent)} records came back"
+        records.extend(got)
     await consumer.close()
-    assert len(records) == 1
-    body = json.loads(records[0].value.decode("utf-8"))  # type: ignore[union-attr]
-    assert body["text"] == "héllo"
-    assert body["event_id"] == result.event_id
-    assert records[0].header("event_type") == b"Wire"
-    assert records[0].header("event_id") == result.event_id.encode()
+    by_id = {json.loads(r.value.decode("utf-8"))["event_id"]: r for r in records}
+    assert set(by_id) == {r.event_id for r in sent}
+    assert json.loads(by_id[single.event_id].value.decode("utf-8"))["text"] == "héllo"
+    for result in sent:
+        record = by_id[result.event_id]
+        if event_headers:
+            assert record.header("event_type") == result.event_type.encode()
+            assert record.header("event_id") == result.event_id.encode()
+            assert record.header("content-type") == b"application/json"
+        else:
+            assert record.headers == []
 
 
 async def test_missing_event_type_is_a_clear_error_and_nothing_is_sent(
