@@ -1,4 +1,5 @@
 //! Criterion benches of the Rust hot paths: the breaker permit every publish takes, event
+//! encoding (1,000 Python dicts enriched and encoded to JSON, as `publish_batch` does),
 //! enrichment pieces (ids, timestamps), batch building (delivery tracking, headers) and the
 //! per-record commit bookkeeping.
 
@@ -11,9 +12,12 @@ use _core::kafka::delivery::{BatchTracker, DeliveryTag};
 use _core::kafka::error::{Delivery, Outcome};
 use _core::kafka::offsets::OffsetTracker;
 use _core::kafka::producer::make_headers;
+use _core::py::encode::encode_events;
 use _core::reliability::breaker::{BreakerConfig, CircuitBreaker};
 use _core::reliability::clock::{ManualClock, SystemClock};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 
 fn breaker(c: &mut Criterion) {
     let closed = CircuitBreaker::new(BreakerConfig::default(), SystemClock::shared());
@@ -26,6 +30,55 @@ fn breaker(c: &mut Criterion) {
     }
     c.bench_function("breaker: refused (OPEN)", |b| {
         b.iter(|| black_box(open.try_acquire().is_err()))
+    });
+}
+
+/// The events of the Python benchmarks (`benches/bench_events.py`): ~220 bytes of JSON each.
+fn python_events<'py>(
+    py: Python<'py>,
+    n: usize,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+    const SYMBOLS: [&str; 8] = [
+        "AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "JPM",
+    ];
+    let ids = uuid4_strings(n);
+    let now = utc_timestamp(SystemTime::now());
+    let events = PyList::empty(py);
+    let keys = PyList::empty(py);
+    for (i, id) in ids.iter().enumerate() {
+        let e = PyDict::new(py);
+        let account = format!("acct-{:05}", (i * 7919) % 10_000);
+        e.set_item("event_type", "OrderPlaced")?;
+        e.set_item("event_id", id)?;
+        e.set_item("order_id", format!("ord-{i:09}"))?;
+        e.set_item("account_id", &account)?;
+        e.set_item("symbol", SYMBOLS[i % SYMBOLS.len()])?;
+        e.set_item("quantity", i % 999 + 1)?;
+        e.set_item("price", 10.0 + (i % 99_000) as f64 / 100.0)?;
+        e.set_item("timestamp", &now)?;
+        events.append(e)?;
+        keys.append(account)?;
+    }
+    Ok((events, keys))
+}
+
+fn event_encoding(c: &mut Criterion) {
+    Python::initialize();
+    Python::attach(|py| {
+        let (events, keys) = python_events(py, 1000).expect("events");
+        let default = py.None().into_bound(py);
+        let mut g = c.benchmark_group("event encoding");
+        g.throughput(Throughput::Elements(1000));
+        g.bench_function("1000 Python dicts -> enriched JSON batch", |b| {
+            b.iter(|| {
+                let (batch, failures) =
+                    encode_events(py, events.as_any(), keys.as_any(), &default, false)
+                        .expect("encode");
+                assert!(failures.is_empty());
+                black_box(batch)
+            })
+        });
+        g.finish();
     });
 }
 
@@ -97,6 +150,6 @@ fn commit_bookkeeping(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = breaker, enrichment, batch_building, commit_bookkeeping
+    targets = breaker, event_encoding, enrichment, batch_building, commit_bookkeeping
 }
 criterion_main!(benches);

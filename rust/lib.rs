@@ -3,7 +3,9 @@
 
 pub mod events;
 pub mod kafka;
-mod py;
+// Public for the criterion benches (event encoding from Python dicts); not a Rust API.
+#[doc(hidden)]
+pub mod py;
 pub mod reliability;
 mod runtime;
 
