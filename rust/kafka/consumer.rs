@@ -4,29 +4,23 @@
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
 use tokio::sync::Notify;
 
-use super::commit_gate::CommitGate;
-use super::context::{observe_error, observe_log, ClientHealth};
+use super::consumer_context::{ConsumerCtx, ConsumerStats};
+use super::context::ClientHealth;
 use super::error::{Error, Result};
-use super::offsets::OffsetTracker;
-use super::settings::{ConsumerSettings, OffsetReset};
-
-/// How long the rebalance callback may spend looking up where newly assigned partitions start.
-const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+use super::settings::ConsumerSettings;
 
 /// A consumed record, owning its bytes.
 #[derive(Debug, Clone)]
@@ -59,222 +53,6 @@ impl RecordData {
             value: msg.payload().map(<[u8]>::to_vec),
             headers,
             timestamp_ms: msg.timestamp().to_millis(),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct ConsumerStats {
-    pub received: AtomicU64,
-    pub processed: AtomicU64,
-    /// Commits this consumer asked for (answered ones are `commits`).
-    pub commit_requests: AtomicU64,
-    pub commits: AtomicU64,
-    pub commit_failures: AtomicU64,
-    pub consume_errors: AtomicU64,
-    pub rebalances: AtomicU64,
-}
-
-pub struct ConsumerCtx {
-    pub health: ClientHealth,
-    pub stats: ConsumerStats,
-    commit_enabled: bool,
-    reset: OffsetReset,
-    tracker: Mutex<OffsetTracker>,
-    commit_gate: CommitGate,
-    wake: Arc<Notify>,
-}
-
-impl ConsumerCtx {
-    fn new(settings: &ConsumerSettings, wake: Arc<Notify>) -> Self {
-        ConsumerCtx {
-            health: ClientHealth::default(),
-            stats: ConsumerStats::default(),
-            commit_enabled: settings.commit.enabled,
-            reset: settings.auto_offset_reset,
-            tracker: Mutex::new(OffsetTracker::default()),
-            commit_gate: CommitGate::new(Duration::from_millis(u64::from(
-                settings.commit.interval_ms.max(1_000),
-            ))),
-            wake,
-        }
-    }
-
-    fn tracker(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
-        // The tracker holds plain data; a panic elsewhere cannot leave it half-updated in a
-        // way that matters more than stopping the consumer would.
-        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Explicit start offsets for newly assigned partitions: the committed offset, else the
-    /// reset policy resolved now. Resolving "latest" here (rather than at the first fetch)
-    /// fixes the starting point before the subscriber reports itself live, so a record
-    /// produced after that is never skipped.
-    fn start_positions(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        assigned: &TopicPartitionList,
-    ) -> TopicPartitionList {
-        let committed = if self.commit_enabled {
-            match consumer.committed_offsets(assigned.clone(), START_LOOKUP_TIMEOUT) {
-                Ok(tpl) => Some(tpl),
-                Err(e) => {
-                    log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup failed, librdkafka will resolve it: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let mut out = TopicPartitionList::with_capacity(assigned.count());
-        for elem in assigned.elements() {
-            let (topic, partition) = (elem.topic(), elem.partition());
-            let committed_offset = committed
-                .as_ref()
-                .and_then(|c| c.find_partition(topic, partition))
-                .map(|e| e.offset());
-            let start = match (&committed, committed_offset) {
-                (_, Some(Offset::Offset(o))) if o >= 0 => Offset::Offset(o),
-                // The lookup failed: let librdkafka resolve the committed offset itself.
-                (None, _) if self.commit_enabled => Offset::Invalid,
-                _ => match self.reset {
-                    OffsetReset::Earliest => Offset::Beginning,
-                    OffsetReset::Latest => latest_offset(consumer, topic, partition),
-                },
-            };
-            if out.add_partition_offset(topic, partition, start).is_err() {
-                out.add_partition(topic, partition);
-            }
-        }
-        out
-    }
-}
-
-/// The partition's end offset now. Retried until the lookup timeout: right after a topic is
-/// created its partitions may have no leader for a moment, and falling back to "end at the
-/// first fetch" then would skip what is produced in between.
-fn latest_offset(consumer: &BaseConsumer<ConsumerCtx>, topic: &str, partition: i32) -> Offset {
-    let deadline = Instant::now() + START_LOOKUP_TIMEOUT;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_watermarks(topic, partition, remaining.max(Duration::from_millis(100)))
-        {
-            Ok((_, high)) => return Offset::Offset(high),
-            Err(e) if Instant::now() + Duration::from_millis(100) < deadline => {
-                log::debug!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] not known yet: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => {
-                log::warn!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] unknown ({e}); librdkafka will resolve it at the first fetch");
-                return Offset::End;
-            }
-        }
-    }
-}
-
-impl ClientContext for ConsumerCtx {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        observe_log(&self.health, level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        observe_error(&self.health, "consumer", &error, reason);
-    }
-}
-
-impl ConsumerContext for ConsumerCtx {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let start = self.start_positions(consumer, tpl);
-                let assigned = if cooperative {
-                    consumer.incremental_assign(&start)
-                } else {
-                    consumer.assign(&start)
-                };
-                if let Err(e) = assigned {
-                    log::error!(target: "tradecore_eventbus.kafka", "assigning partitions failed: {e}");
-                }
-                {
-                    let mut tracker = self.tracker();
-                    for elem in start.elements() {
-                        tracker.assign(elem.topic(), elem.partition());
-                    }
-                }
-                self.stats.rebalances.fetch_add(1, Ordering::Release);
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                // Commit what was processed on the partitions we lose, before the new owner
-                // reads the committed offsets.
-                let lost = consumer.assignment_lost();
-                let mut commit = TopicPartitionList::new();
-                {
-                    let mut tracker = self.tracker();
-                    for elem in tpl.elements() {
-                        if let Some(next) = tracker.revoke(elem.topic(), elem.partition()) {
-                            let _ = commit.add_partition_offset(
-                                elem.topic(),
-                                elem.partition(),
-                                Offset::Offset(next),
-                            );
-                        }
-                    }
-                }
-                if self.commit_enabled && !lost && commit.count() > 0 {
-                    match consumer.commit(&commit, CommitMode::Sync) {
-                        Ok(()) => {
-                            self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                            log::warn!(target: "tradecore_eventbus.kafka", "commit on revoke failed: {e}");
-                        }
-                    }
-                }
-                let unassigned = if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                };
-                if let Err(e) = unassigned {
-                    log::error!(target: "tradecore_eventbus.kafka", "unassigning partitions failed: {e}");
-                }
-                self.stats.rebalances.fetch_add(1, Ordering::Release);
-            }
-            other => {
-                let code: RDKafkaErrorCode = other.into();
-                log::error!(target: "tradecore_eventbus.kafka", "rebalance error: {code}");
-                self.tracker().take_dirty();
-                if !cooperative {
-                    let _ = consumer.unassign();
-                }
-            }
-        }
-        self.wake.notify_one();
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        // Any answer (ours, librdkafka's interval commit, the one on revoke) frees the slot:
-        // the next mark commits everything stored since.
-        self.commit_gate.release();
-        match result {
-            Ok(()) => {
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
-            }
         }
     }
 }

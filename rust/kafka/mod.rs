@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod commit_gate;
 pub mod consumer;
+pub mod consumer_context;
 pub mod context;
 pub mod delivery;
 pub mod error;
