@@ -149,15 +149,36 @@ async fn a_downed_broker_times_deliveries_out_and_recovers_when_up() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_resumes_after_what_it_committed() {
+/// A one-broker mock cluster whose topic "events" holds `n` records.
+async fn cluster_with_events(
+    partitions: i32,
+    n: usize,
+) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
     let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("events", 2, 1).unwrap();
+    mock.create_topic("events", partitions, 1).unwrap();
     let p = producer(&mock, 10_000);
-    let vals = values(40);
+    let vals = values(n);
     p.finish(p.enqueue("events", records(&vals)).unwrap())
         .await
         .unwrap();
+    mock
+}
+
+/// Drains `consumer` until `n` records arrived.
+async fn take_all(consumer: &KafkaConsumer, n: usize) -> Vec<super::consumer::RecordData> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        got.extend(consumer.drain(100).unwrap());
+        if got.len() < n {
+            consumer.wait(Duration::from_millis(200)).await;
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_resumes_after_what_it_committed() {
+    let mock = cluster_with_events(2, 40).await;
 
     let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "workers");
     // The mock coordinator waits for departed members' sessions to expire before the next
@@ -167,13 +188,7 @@ async fn a_consumer_resumes_after_what_it_committed() {
     let first = KafkaConsumer::new(&settings).unwrap();
     first.subscribe(&["events"]).unwrap();
     first.wait_assigned(Duration::from_secs(20)).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 40 {
-        got.extend(first.drain(100).unwrap());
-        if got.len() < 40 {
-            first.wait(Duration::from_millis(200)).await;
-        }
-    }
+    let got = take_all(&first, 40).await;
     // Mark all but the last five of partition 0 processed.
     let p0_last: Vec<i64> = {
         let mut offs: Vec<i64> = got
@@ -220,13 +235,7 @@ async fn a_consumer_resumes_after_what_it_committed() {
 async fn marks_made_while_a_commit_is_unanswered_wait_for_the_next_commit() {
     use std::sync::atomic::Ordering::Relaxed;
 
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("events", 1, 1).unwrap();
-    let p = producer(&mock, 10_000);
-    let vals = values(40);
-    p.finish(p.enqueue("events", records(&vals)).unwrap())
-        .await
-        .unwrap();
+    let mock = cluster_with_events(1, 40).await;
 
     let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "gated");
     settings.commit.batch_size = 1;
@@ -236,13 +245,7 @@ async fn marks_made_while_a_commit_is_unanswered_wait_for_the_next_commit() {
         .wait_assigned(Duration::from_secs(20))
         .await
         .unwrap();
-    let mut got = Vec::new();
-    while got.len() < 40 {
-        got.extend(consumer.drain(100).unwrap());
-        if got.len() < 40 {
-            consumer.wait(Duration::from_millis(200)).await;
-        }
-    }
+    let got = take_all(&consumer, 40).await;
     // The commit's answer is served only by a poll (drain), so all 39 marks below happen
     // while the first commit is unanswered.
     for r in &got[..39] {
