@@ -1,7 +1,7 @@
 """Type stubs of the Rust core (``rust/py``)."""
 
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 __version__: str
 
@@ -62,7 +62,7 @@ class Producer:
     ) -> Awaitable[list[tuple[int, int]]]: ...
     def send_encoded(
         self, topic: str, batch: EncodedBatch, indices: Sequence[int] | None = None
-    ) -> Awaitable[list[tuple[int, int]]]: ...
+    ) -> Awaitable[Deliveries]: ...
     def flush(self, timeout: float = 30.0) -> Awaitable[None]: ...
     def close(self, timeout: float = 30.0) -> Awaitable[None]: ...
     @property
@@ -206,12 +206,23 @@ class PublishResult:
     def event(self) -> dict[str, object]: ...
     def __hash__(self) -> int: ...
 
+class Deliveries(Sequence[tuple[int, int]]):
+    """(partition, offset) per event of a sent batch, kept as Rust data."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[int, int]]: ...
+    def __iter__(self) -> Iterator[tuple[int, int]]: ...
+    def __eq__(self, other: object) -> bool: ...
+
 def publish_results(
     channel: str,
     topic: str,
     keys: str | list[str | None] | None,
     source: object,
-    deliveries: list[tuple[int, int]],
+    deliveries: Sequence[tuple[int, int]],
     indices: list[int] | None = None,
 ) -> list[PublishResult]: ...
 def encode_events(

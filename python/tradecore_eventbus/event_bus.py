@@ -242,7 +242,7 @@ class EventBus:
 
     async def _send(
         self, channel: str, topic: str, prepared: PreparedBatch
-    ) -> list[tuple[int, int]]:
+    ) -> Sequence[tuple[int, int]]:
         await self._connect()
         await self.publisher.ensure_channel(channel, required=False)
         try:
@@ -260,7 +260,7 @@ class EventBus:
         key: str | None,
         prepared: PreparedBatch,
         indices: Sequence[int],
-        deliveries: list[tuple[int, int]],
+        deliveries: Sequence[tuple[int, int]],
     ) -> list[PublishResult]:
         whole = len(indices) == len(prepared)
         return results_for(channel, topic, key, prepared, deliveries, None if whole else indices)

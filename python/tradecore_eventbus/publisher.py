@@ -113,7 +113,7 @@ class Publisher:
 
     # ---------------------------------------------------------------- publish
 
-    async def send(self, channel: str, topic: str, prepared: PreparedBatch) -> list[Delivery]:
+    async def send(self, channel: str, topic: str, prepared: PreparedBatch) -> Sequence[Delivery]:
         breaker = self.breakers.get(channel)
         with breaker.acquire() as permit:
             if self.spool.has_pending(topic):

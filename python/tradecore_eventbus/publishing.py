@@ -37,7 +37,7 @@ class PreparedBatch(Protocol):
     def record(self, i: int) -> OutgoingRecord: ...
     async def send(
         self, producer: ProducerLike, topic: str, indices: Sequence[int]
-    ) -> list[tuple[int, int]]: ...
+    ) -> Sequence[tuple[int, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,11 @@ class RustBatch:
 
     async def send(
         self, producer: ProducerLike, topic: str, indices: Sequence[int]
-    ) -> list[tuple[int, int]]:
+    ) -> Sequence[tuple[int, int]]:
         send_encoded = getattr(producer, "send_encoded", None)
         if send_encoded is not None:
             whole = len(indices) == len(self.batch)
-            result: list[tuple[int, int]] = await send_encoded(
+            result: Sequence[tuple[int, int]] = await send_encoded(
                 topic, self.batch, None if whole else list(indices)
             )
             return result
@@ -127,7 +127,7 @@ def results_for(
     topic: str,
     keys: str | list[str | None] | None,
     prepared: PreparedBatch,
-    deliveries: list[tuple[int, int]],
+    deliveries: Sequence[tuple[int, int]],
     indices: Sequence[int] | None = None,
 ) -> list[PublishResult]:
     """``deliveries[j]`` belongs to the event at ``indices[j]`` (or ``j``) of ``prepared``."""

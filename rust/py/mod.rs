@@ -29,6 +29,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<offsets::PyOffsetTracker>()?;
     m.add_class::<encode::EncodedBatch>()?;
     m.add_class::<results::PublishResult>()?;
+    m.add_class::<results::Deliveries>()?;
     m.add_function(wrap_pyfunction!(results::publish_results, m)?)?;
     m.add_function(wrap_pyfunction!(encode::encode_events, m)?)?;
     m.add_class::<breaker::PyCircuitBreaker>()?;

@@ -11,6 +11,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use super::bridge::{awaitable, Failure};
 use super::convert::{extra_config, headers, optional_bytes, seconds};
 use super::encode::{EncodedBatch, EncodedData};
+use super::results::Deliveries;
 use crate::kafka::error::{Error, Outcome};
 use crate::kafka::producer::{KafkaProducer, OutRecord, RecordSource};
 use crate::kafka::settings::ProducerSettings;
@@ -149,10 +150,12 @@ impl PyProducer {
         let producer = Arc::clone(&self.inner);
         awaitable(py, async move {
             let deliveries = producer.finish(pending).await?;
-            Ok(deliveries
-                .into_iter()
-                .map(|d| (d.partition, d.offset))
-                .collect::<Vec<_>>())
+            Ok(Deliveries(
+                deliveries
+                    .into_iter()
+                    .map(|d| (d.partition, d.offset))
+                    .collect(),
+            ))
         })
     }
 
@@ -188,10 +191,12 @@ impl PyProducer {
         let producer = Arc::clone(&self.inner);
         awaitable(py, async move {
             let deliveries = producer.finish(pending).await?;
-            Ok(deliveries
-                .into_iter()
-                .map(|d| (d.partition, d.offset))
-                .collect::<Vec<_>>())
+            Ok(Deliveries(
+                deliveries
+                    .into_iter()
+                    .map(|d| (d.partition, d.offset))
+                    .collect(),
+            ))
         })
     }
 
