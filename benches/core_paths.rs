@@ -18,6 +18,7 @@ use _core::reliability::clock::{ManualClock, SystemClock};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use rdkafka::util::IntoOpaque;
 
 fn breaker(c: &mut Criterion) {
     let closed = CircuitBreaker::new(BreakerConfig::default(), SystemClock::shared());
@@ -101,10 +102,8 @@ fn batch_building(c: &mut Criterion) {
         b.iter(|| {
             let tracker = BatchTracker::new(1000);
             for i in 0..1000usize {
-                let tag = Box::new(DeliveryTag {
-                    tracker: tracker.clone(),
-                    index: i,
-                });
+                // What librdkafka carries per record, as it carries it.
+                let tag = tracker.tag(i).into_ptr();
                 let headers = make_headers([
                     ("event_type", Some(&b"OrderPlaced"[..])),
                     (
@@ -114,13 +113,11 @@ fn batch_building(c: &mut Criterion) {
                     ("content-type", Some(&b"application/json"[..])),
                 ]);
                 black_box(headers);
-                tag.tracker.complete(
-                    tag.index,
-                    Outcome::Delivered(Delivery {
-                        partition: 0,
-                        offset: i as i64,
-                    }),
-                );
+                // SAFETY: made by `into_ptr` above, used once, as a delivery report does.
+                unsafe { DeliveryTag::from_ptr(tag) }.complete(Outcome::Delivered(Delivery {
+                    partition: 0,
+                    offset: i as i64,
+                }));
             }
             black_box(tracker.outcomes())
         })

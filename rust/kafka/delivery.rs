@@ -1,8 +1,13 @@
-//! Delivery tracking: every record of one send call points at the same [`BatchTracker`];
+//! Delivery tracking: every record of one send call has a slot in the same [`BatchTracker`];
 //! librdkafka's delivery reports fill in the outcomes and the last one wakes the single
 //! waiter of the batch. One wake-up per batch, not one per record.
+//!
+//! librdkafka carries, for each record, a pointer to its slot (no allocation per record,
+//! and the report touches one cache line). The slots live as long as the tracker, and the
+//! tracker keeps itself alive until the last record has its outcome.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rdkafka::client::ClientContext;
@@ -10,30 +15,60 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::util::IntoOpaque;
 use rdkafka_sys as rdsys;
 use tokio::sync::Notify;
 
 use super::context::{observe_error, observe_log, ClientHealth};
 use super::error::{Delivery, DeliveryFailure, Outcome};
 
+/// One record's place in its batch.
+#[derive(Debug)]
+struct Slot {
+    tracker: *const BatchTracker,
+    outcome: OnceLock<Outcome>,
+}
+
 #[derive(Debug)]
 pub struct BatchTracker {
     remaining: AtomicUsize,
-    outcomes: Box<[OnceLock<Outcome>]>,
+    slots: Box<[Slot]>,
     done: Notify,
     /// The producer's count of records without an outcome, decremented here before the
     /// waiter can wake: whoever saw the send done sees it counted out.
     unresolved: Option<Arc<AtomicUsize>>,
+    /// A strong reference to this tracker (from `Arc::into_raw`), released by whoever ends
+    /// the batch: librdkafka holds pointers to the slots until their reports.
+    keep_alive: AtomicPtr<BatchTracker>,
 }
 
+// SAFETY: `Slot::tracker` points at the tracker that owns the slot, which is `Sync`.
+unsafe impl Send for Slot {}
+unsafe impl Sync for Slot {}
+
 impl BatchTracker {
-    pub fn new(len: usize) -> Arc<Self> {
-        Arc::new(BatchTracker {
-            remaining: AtomicUsize::new(len),
-            outcomes: (0..len).map(|_| OnceLock::new()).collect(),
+    fn build(len: usize, remaining: usize, unresolved: Option<Arc<AtomicUsize>>) -> Arc<Self> {
+        let tracker = Arc::new_cyclic(|me| BatchTracker {
+            remaining: AtomicUsize::new(remaining),
+            slots: (0..len)
+                .map(|_| Slot {
+                    tracker: me.as_ptr(),
+                    outcome: OnceLock::new(),
+                })
+                .collect(),
             done: Notify::new(),
-            unresolved: None,
-        })
+            unresolved,
+            keep_alive: AtomicPtr::new(std::ptr::null_mut()),
+        });
+        if remaining > 0 {
+            let me = Arc::into_raw(Arc::clone(&tracker)).cast_mut();
+            tracker.keep_alive.store(me, Ordering::Release);
+        }
+        tracker
+    }
+
+    pub fn new(len: usize) -> Arc<Self> {
+        Self::build(len, len, None)
     }
 
     /// A tracker that is also done only once [`handed_over`](Self::handed_over) was called:
@@ -42,38 +77,49 @@ impl BatchTracker {
     /// `unresolved` is the producer's count of records without an outcome; it must already
     /// include these `len` records.
     pub fn with_handover(len: usize, unresolved: Arc<AtomicUsize>) -> Arc<Self> {
-        Arc::new(BatchTracker {
-            remaining: AtomicUsize::new(len + 1),
-            outcomes: (0..len).map(|_| OnceLock::new()).collect(),
-            done: Notify::new(),
-            unresolved: Some(unresolved),
-        })
+        Self::build(len, len + 1, Some(unresolved))
     }
 
     /// See [`with_handover`](Self::with_handover); call exactly once.
     pub fn handed_over(&self) {
+        self.count_down();
+    }
+
+    fn count_down(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
+            let me = self.keep_alive.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !me.is_null() {
+                // SAFETY: made by `Arc::into_raw` in `build`, taken once (the swap).
+                drop(unsafe { Arc::from_raw(me.cast_const()) });
+            }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.outcomes.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty()
+        self.slots.is_empty()
+    }
+
+    /// What librdkafka carries for record `index` until its delivery report.
+    pub fn tag(&self, index: usize) -> DeliveryTag {
+        DeliveryTag(NonNull::from(&self.slots[index]))
     }
 
     /// Records the outcome of record `index`; the first outcome of a record wins.
     pub fn complete(&self, index: usize, outcome: Outcome) {
-        if self.outcomes[index].set(outcome).is_ok() {
+        self.complete_slot(&self.slots[index], outcome);
+    }
+
+    fn complete_slot(&self, slot: &Slot, outcome: Outcome) {
+        if slot.outcome.set(outcome).is_ok() {
             if let Some(unresolved) = &self.unresolved {
                 unresolved.fetch_sub(1, Ordering::AcqRel);
             }
-            if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.done.notify_one();
-            }
+            self.count_down();
         }
     }
 
@@ -90,10 +136,11 @@ impl BatchTracker {
 
     /// The outcomes in record order; call after [`wait`](Self::wait).
     pub fn outcomes(&self) -> Vec<Outcome> {
-        self.outcomes
+        self.slots
             .iter()
-            .map(|o| {
-                o.get()
+            .map(|s| {
+                s.outcome
+                    .get()
                     .cloned()
                     .expect("outcome read before the batch completed")
             })
@@ -101,10 +148,34 @@ impl BatchTracker {
     }
 }
 
-/// The opaque pointer librdkafka carries for each record until its delivery report.
-pub struct DeliveryTag {
-    pub tracker: Arc<BatchTracker>,
-    pub index: usize,
+/// The opaque pointer librdkafka carries for each record until its delivery report: the
+/// record's slot in its tracker.
+pub struct DeliveryTag(NonNull<Slot>);
+
+// SAFETY: a slot is `Sync`; the tag only gives shared access to it.
+unsafe impl Send for DeliveryTag {}
+unsafe impl Sync for DeliveryTag {}
+
+impl IntoOpaque for DeliveryTag {
+    fn into_ptr(self) -> *mut std::ffi::c_void {
+        self.0.as_ptr().cast()
+    }
+
+    unsafe fn from_ptr(ptr: *mut std::ffi::c_void) -> Self {
+        // SAFETY: librdkafka hands back what `into_ptr` gave it, never null.
+        DeliveryTag(unsafe { NonNull::new_unchecked(ptr.cast()) })
+    }
+}
+
+impl DeliveryTag {
+    /// Records the outcome of the tagged record.
+    pub fn complete(self, outcome: Outcome) {
+        // SAFETY: the tracker keeps itself (and so the slot) alive until every slot has an
+        // outcome, and this record's slot has none yet: its report comes once.
+        let slot = unsafe { self.0.as_ref() };
+        let tracker = unsafe { &*slot.tracker };
+        tracker.complete_slot(slot, outcome);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -130,9 +201,9 @@ impl ClientContext for ProducerCtx {
 }
 
 impl ProducerContext for ProducerCtx {
-    type DeliveryOpaque = Box<DeliveryTag>;
+    type DeliveryOpaque = DeliveryTag;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, tag: Box<DeliveryTag>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: DeliveryTag) {
         let outcome = match result {
             Ok(msg) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -156,7 +227,7 @@ impl ProducerContext for ProducerCtx {
                 })
             }
         };
-        tag.tracker.complete(tag.index, outcome);
+        tag.complete(outcome);
     }
 }
 
@@ -200,5 +271,37 @@ mod tests {
         tracker.complete(1, delivered(2));
         tracker.wait().await;
         assert_eq!(tracker.outcomes(), vec![delivered(1), delivered(2)]);
+    }
+
+    #[tokio::test]
+    async fn tags_complete_their_records_and_the_tracker_lets_go_when_done() {
+        let tracker = BatchTracker::new(2);
+        assert_eq!(
+            Arc::strong_count(&tracker),
+            2,
+            "alive while records are out"
+        );
+        let first = tracker.tag(0).into_ptr();
+        let second = tracker.tag(1).into_ptr();
+        // SAFETY: pointers made by `into_ptr` above, each used once.
+        unsafe { DeliveryTag::from_ptr(second) }.complete(delivered(11));
+        assert!(!tracker.is_done());
+        unsafe { DeliveryTag::from_ptr(first) }.complete(delivered(10));
+        tracker.wait().await;
+        assert_eq!(tracker.outcomes(), vec![delivered(10), delivered(11)]);
+        assert_eq!(Arc::strong_count(&tracker), 1, "released once done");
+    }
+
+    #[tokio::test]
+    async fn a_handover_tracker_ends_after_both_the_handover_and_the_outcomes() {
+        let unresolved = Arc::new(AtomicUsize::new(1));
+        let tracker = BatchTracker::with_handover(1, unresolved.clone());
+        tracker.complete(0, delivered(5));
+        assert_eq!(unresolved.load(Ordering::Acquire), 0);
+        assert!(!tracker.is_done(), "done before the handover");
+        assert_eq!(Arc::strong_count(&tracker), 2);
+        tracker.handed_over();
+        tracker.wait().await;
+        assert_eq!(Arc::strong_count(&tracker), 1);
     }
 }

@@ -107,7 +107,7 @@ struct Job {
 /// What the caller's side and the enqueue thread share.
 struct Shared {
     producer: ThreadedProducer<ProducerCtx>,
-    /// Records handed to the enqueue thread and not yet in librdkafka's queue.
+    /// Records of jobs the enqueue thread has not finished handing to librdkafka.
     queued: AtomicUsize,
     /// Records sent through this producer that have no outcome yet.
     unresolved: Arc<AtomicUsize>,
@@ -167,8 +167,9 @@ fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
                     }
                 }
             }
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
         }
+        // Counted out per job, not per record: `flush` only needs to see zero at the end.
+        shared.queued.fetch_sub(job.source.len(), Ordering::AcqRel);
         job.tracker.handed_over();
     }
 }
@@ -187,12 +188,8 @@ impl Shared {
         headers: Option<OwnedHeaders>,
         partition: Option<i32>,
     ) -> Option<Option<OwnedHeaders>> {
-        let tag = Box::new(DeliveryTag {
-            tracker: tracker.clone(),
-            index,
-        });
-        let mut record: BaseRecord<'_, [u8], [u8], Box<DeliveryTag>> =
-            BaseRecord::with_opaque_to(topic, tag);
+        let mut record: BaseRecord<'_, [u8], [u8], DeliveryTag> =
+            BaseRecord::with_opaque_to(topic, tracker.tag(index));
         if let Some(k) = key {
             record = record.key(k);
         }
