@@ -8,7 +8,7 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -29,7 +29,6 @@ struct Slot {
     outcome: OnceLock<Outcome>,
 }
 
-#[derive(Debug)]
 pub struct BatchTracker {
     remaining: AtomicUsize,
     slots: Box<[Slot]>,
@@ -40,6 +39,19 @@ pub struct BatchTracker {
     /// A strong reference to this tracker (from `Arc::into_raw`), released by whoever ends
     /// the batch: librdkafka holds pointers to the slots until their reports.
     keep_alive: AtomicPtr<BatchTracker>,
+    /// Called once, by whoever ends the batch (see [`on_done`](Self::on_done)).
+    on_done: Mutex<Option<DoneCallback>>,
+}
+
+type DoneCallback = Box<dyn FnOnce(&BatchTracker) + Send>;
+
+impl std::fmt::Debug for BatchTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchTracker")
+            .field("len", &self.slots.len())
+            .field("remaining", &self.remaining.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: `Slot::tracker` points at the tracker that owns the slot, which is `Sync`.
@@ -59,6 +71,7 @@ impl BatchTracker {
             done: Notify::new(),
             unresolved,
             keep_alive: AtomicPtr::new(std::ptr::null_mut()),
+            on_done: Mutex::new(None),
         });
         if remaining > 0 {
             let me = Arc::into_raw(Arc::clone(&tracker)).cast_mut();
@@ -85,9 +98,30 @@ impl BatchTracker {
         self.count_down();
     }
 
+    /// Calls `f` once every record has its outcome: on the thread that completes the batch
+    /// (librdkafka's delivery-report thread, usually), or now if it is already complete.
+    /// Keep `f` short: it runs inside librdkafka's callback. At most one callback.
+    pub fn on_done(&self, f: impl FnOnce(&BatchTracker) + Send + 'static) {
+        let mut slot = self.on_done.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_done() {
+            drop(slot);
+            f(self);
+        } else {
+            *slot = Some(Box::new(f));
+        }
+    }
+
     fn count_down(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
+            let callback = self
+                .on_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(callback) = callback {
+                callback(self);
+            }
             let me = self.keep_alive.swap(std::ptr::null_mut(), Ordering::AcqRel);
             if !me.is_null() {
                 // SAFETY: made by `Arc::into_raw` in `build`, taken once (the swap).
@@ -303,5 +337,32 @@ mod tests {
         tracker.handed_over();
         tracker.wait().await;
         assert_eq!(Arc::strong_count(&tracker), 1);
+    }
+
+    #[test]
+    fn the_done_callback_runs_once_when_the_last_record_completes_or_at_once_if_done() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tracker = BatchTracker::new(2);
+        let seen = calls.clone();
+        tracker.on_done(move |t| {
+            assert!(t.is_done());
+            assert_eq!(t.outcomes().len(), 2);
+            seen.fetch_add(1, Ordering::AcqRel);
+        });
+        tracker.complete(0, delivered(1));
+        assert_eq!(calls.load(Ordering::Acquire), 0);
+        tracker.complete(1, delivered(2));
+        tracker.complete(1, delivered(3));
+        assert_eq!(calls.load(Ordering::Acquire), 1);
+
+        let seen = calls.clone();
+        tracker.on_done(move |_| {
+            seen.fetch_add(1, Ordering::AcqRel);
+        });
+        assert_eq!(
+            calls.load(Ordering::Acquire),
+            2,
+            "already done: called at once"
+        );
     }
 }

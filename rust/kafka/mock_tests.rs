@@ -312,3 +312,59 @@ async fn sends_keep_call_order_when_librdkafkas_queue_is_full() {
     );
     assert_eq!(p.in_flight(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_sends_handed_over_directly_keep_call_order_with_queued_jobs() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("mixed", 1, 1).unwrap();
+    let mut settings = ProducerSettings::new(mock.bootstrap_servers());
+    settings.linger_ms = 5;
+    // Room for 10 records: small sends find it full part of the way and leave the rest to
+    // the enqueue thread; later small sends must not overtake it.
+    settings
+        .extra
+        .push(("queue.buffering.max.messages".into(), "10".into()));
+    let p = KafkaProducer::new(&settings).unwrap();
+    // 9 + 5 > 10: the second send is handed over partly, the rest queued.
+    let sizes = [9usize, 5, 3, 50, 1, 12, 40, 7, 16, 2, 9, 30, 1, 1];
+    let mut next = 0;
+    let batches: Vec<Vec<Vec<u8>>> = sizes
+        .iter()
+        .map(|&n| {
+            let b = (next..next + n)
+                .map(|i| i.to_string().into_bytes())
+                .collect();
+            next += n;
+            b
+        })
+        .collect();
+    let pending: Vec<_> = batches
+        .iter()
+        .map(|vals| p.enqueue("mixed", records(vals)).unwrap())
+        .collect();
+    let mut offsets = Vec::new();
+    for send in pending {
+        offsets.extend(p.finish(send).await.unwrap().into_iter().map(|d| d.offset));
+    }
+    let total = sizes.iter().sum::<usize>() as i64;
+    assert_eq!(
+        offsets,
+        (0..total).collect::<Vec<i64>>(),
+        "records out of call order"
+    );
+    let consumer =
+        KafkaConsumer::new(&ConsumerSettings::new(mock.bootstrap_servers(), "check")).unwrap();
+    consumer.subscribe(&["mixed"]).unwrap();
+    consumer
+        .wait_assigned(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let values: Vec<Vec<u8>> = take_all(&consumer, total as usize)
+        .await
+        .into_iter()
+        .map(|r| r.value.unwrap_or_default())
+        .collect();
+    let expected: Vec<Vec<u8>> = (0..total).map(|i| i.to_string().into_bytes()).collect();
+    assert_eq!(values, expected);
+    assert_eq!(p.in_flight(), 0);
+}

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::FromClientConfigAndContext;
@@ -22,6 +22,9 @@ use super::context::ClientHealth;
 use super::delivery::{BatchTracker, DeliveryTag, ProducerCtx};
 use super::error::{Delivery, DeliveryFailure, Error, Outcome, Result};
 use super::settings::ProducerSettings;
+
+/// Sends of at most this many records may be handed to librdkafka on the caller's thread.
+const DIRECT_MAX_RECORDS: usize = 16;
 
 /// One record to send, borrowing its bytes.
 #[derive(Default)]
@@ -38,8 +41,11 @@ pub trait RecordSource: Send + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Record `i`; called once per record, in order.
+    /// Record `i`; called once per record, in order (again for a record put back).
     fn record(&mut self, i: usize) -> OutRecord<'_>;
+    /// Takes back the headers of record `i`, which librdkafka refused for now (queue full):
+    /// it will be asked for again.
+    fn put_back(&mut self, i: usize, headers: Option<OwnedHeaders>);
 }
 
 /// Records that own their bytes (copied from the caller).
@@ -65,6 +71,10 @@ impl RecordSource for OwnedRecords {
             headers: r.headers.take(),
             partition: r.partition,
         }
+    }
+
+    fn put_back(&mut self, i: usize, headers: Option<OwnedHeaders>) {
+        self.0[i].headers = headers;
     }
 }
 
@@ -99,6 +109,8 @@ pub fn make_headers<'a>(
 struct Job {
     topic: String,
     source: Box<dyn RecordSource>,
+    /// The first record not handed over yet.
+    start: usize,
     tracker: Arc<BatchTracker>,
     /// Records still waiting for room in librdkafka's queue fail at this point.
     deadline: Instant,
@@ -111,6 +123,13 @@ struct Shared {
     queued: AtomicUsize,
     /// Records sent through this producer that have no outcome yet.
     unresolved: Arc<AtomicUsize>,
+    /// Whose turn it is to hand records to librdkafka: the enqueue thread holds it for each
+    /// job, a caller handing a small send over itself holds it for that send.
+    turn: Mutex<()>,
+    /// Jobs sent to the enqueue thread and not finished; changed only while holding `turn`
+    /// (or before sending the job). A caller may hand over itself only when it is zero:
+    /// then nothing sent earlier is still waiting, and the call order is kept.
+    jobs_pending: AtomicUsize,
 }
 
 pub struct KafkaProducer {
@@ -127,7 +146,25 @@ pub struct KafkaProducer {
 /// full, at most until the job's deadline.
 fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
     while let Ok(mut job) = jobs.recv() {
-        for index in 0..job.source.len() {
+        let _turn = shared.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let end = shared.hand_over(&mut job, true);
+        debug_assert_eq!(end, job.source.len());
+        // Counted out per job, not per record: `flush` only needs to see zero at the end.
+        shared
+            .queued
+            .fetch_sub(job.source.len() - job.start, Ordering::AcqRel);
+        shared.jobs_pending.fetch_sub(1, Ordering::AcqRel);
+        job.tracker.handed_over();
+    }
+}
+
+impl Shared {
+    /// Hands the job's records from `job.start` on to librdkafka, in order. When its queue
+    /// is full: with `wait`, retries until there is room (a record still waiting at the
+    /// deadline fails); without, stops. Returns the index of the first record not handed
+    /// over (the job's length when all were).
+    fn hand_over(&self, job: &mut Job, wait: bool) -> usize {
+        for index in job.start..job.source.len() {
             let OutRecord {
                 key,
                 value,
@@ -136,7 +173,7 @@ fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
             } = job.source.record(index);
             let mut backoff = Duration::from_micros(200);
             loop {
-                match shared.try_send(
+                match self.try_send(
                     &job.topic,
                     &job.tracker,
                     index,
@@ -147,6 +184,10 @@ fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
                 ) {
                     None => break,
                     Some(returned) => {
+                        if !wait {
+                            job.source.put_back(index, returned);
+                            return index;
+                        }
                         if Instant::now() >= job.deadline {
                             job.tracker.complete(
                                 index,
@@ -168,13 +209,9 @@ fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
                 }
             }
         }
-        // Counted out per job, not per record: `flush` only needs to see zero at the end.
-        shared.queued.fetch_sub(job.source.len(), Ordering::AcqRel);
-        job.tracker.handed_over();
+        job.source.len()
     }
-}
 
-impl Shared {
     /// Tries to put one record in librdkafka's queue. Returns `Some(headers)` when the queue
     /// is full (the record must be retried); any other refusal becomes the record's outcome.
     #[allow(clippy::too_many_arguments)]
@@ -232,6 +269,8 @@ impl KafkaProducer {
             producer,
             queued: AtomicUsize::new(0),
             unresolved: Arc::new(AtomicUsize::new(0)),
+            turn: Mutex::new(()),
+            jobs_pending: AtomicUsize::new(0),
         });
         let (jobs, inbox) = channel();
         {
@@ -298,7 +337,11 @@ impl KafkaProducer {
         self.enqueue_source(topic, Box::new(OwnedRecords(owned)))
     }
 
-    /// Queues the records of `source` for the enqueue thread; never blocks.
+    /// Hands the records of `source` to librdkafka in call order; never blocks. A small send
+    /// made while the enqueue thread has nothing waiting goes in on the caller's thread: a
+    /// hop to another thread costs more than copying a few records, and showed in the
+    /// latency tail. Anything else (or the rest, if librdkafka's queue is full) becomes a
+    /// job for the enqueue thread.
     pub fn enqueue_source(
         &self,
         topic: &str,
@@ -307,22 +350,54 @@ impl KafkaProducer {
         if self.is_closed() {
             return Err(Error::Closed("producer"));
         }
-        self.shared
-            .unresolved
-            .fetch_add(source.len(), Ordering::AcqRel);
-        let tracker = BatchTracker::with_handover(source.len(), self.shared.unresolved.clone());
-        self.shared.queued.fetch_add(source.len(), Ordering::AcqRel);
-        let job = Job {
+        let len = source.len();
+        self.shared.unresolved.fetch_add(len, Ordering::AcqRel);
+        let tracker = BatchTracker::with_handover(len, self.shared.unresolved.clone());
+        let mut job = Job {
             topic: topic.to_owned(),
             source,
+            start: 0,
             tracker: Arc::clone(&tracker),
             deadline: Instant::now() + self.delivery_timeout,
         };
+        if len <= DIRECT_MAX_RECORDS {
+            if let Ok(_turn) = self.shared.turn.try_lock() {
+                if self.shared.jobs_pending.load(Ordering::Acquire) == 0 {
+                    job.start = self.shared.hand_over(&mut job, false);
+                    if job.start == len {
+                        tracker.handed_over();
+                        return Ok(PendingSend { tracker });
+                    }
+                    // librdkafka's queue is full: the rest waits in line, first in line
+                    // since the turn is still ours.
+                    return self.queue_job(job);
+                }
+            }
+        }
+        self.queue_job(job)
+    }
+
+    fn queue_job(&self, job: Job) -> Result<PendingSend> {
+        let n = job.source.len() - job.start;
+        let tracker = Arc::clone(&job.tracker);
+        self.shared.queued.fetch_add(n, Ordering::AcqRel);
+        self.shared.jobs_pending.fetch_add(1, Ordering::AcqRel);
         if let Err(returned) = self.jobs.send(job) {
-            // Only if the thread died (a panic): nothing of this job reached librdkafka.
-            let n = returned.0.source.len();
+            // Only if the thread died (a panic): these records never reached librdkafka.
+            let job = returned.0;
             self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-            self.shared.unresolved.fetch_sub(n, Ordering::AcqRel);
+            self.shared.jobs_pending.fetch_sub(1, Ordering::AcqRel);
+            for index in job.start..job.source.len() {
+                job.tracker.complete(
+                    index,
+                    Outcome::Failed(DeliveryFailure {
+                        code: RDKafkaErrorCode::Fail,
+                        possibly_persisted: false,
+                        detail: Some("the producer's enqueue thread is gone".into()),
+                    }),
+                );
+            }
+            job.tracker.handed_over();
             return Err(Error::Closed("producer's enqueue thread"));
         }
         Ok(PendingSend { tracker })
@@ -331,15 +406,19 @@ impl KafkaProducer {
     /// Waits until the broker answered for every record of the send.
     pub async fn finish(&self, pending: PendingSend) -> Result<Vec<Delivery>> {
         pending.tracker.wait().await;
-        let outcomes = pending.tracker.outcomes();
-        let mut deliveries = Vec::with_capacity(outcomes.len());
-        for outcome in &outcomes {
-            match outcome {
-                Outcome::Delivered(d) => deliveries.push(*d),
-                Outcome::Failed(_) => return Err(Error::Batch(outcomes)),
-            }
-        }
-        Ok(deliveries)
+        deliveries_of(pending.tracker.outcomes())
+    }
+
+    /// Calls `f` with the send's deliveries once the broker answered for every record, on
+    /// the thread that received the last answer (see [`BatchTracker::on_done`]).
+    pub fn on_finished(
+        &self,
+        pending: PendingSend,
+        f: impl FnOnce(Result<Vec<Delivery>>) + Send + 'static,
+    ) {
+        pending
+            .tracker
+            .on_done(move |tracker| f(deliveries_of(tracker.outcomes())));
     }
 
     /// Blocks until everything handed to this producer was answered by the broker, or the
@@ -379,6 +458,18 @@ impl KafkaProducer {
         self.closed.store(true, Ordering::Release);
         self.flush(timeout)
     }
+}
+
+/// The deliveries in record order, or the whole list of outcomes if any record failed.
+fn deliveries_of(outcomes: Vec<Outcome>) -> Result<Vec<Delivery>> {
+    let mut deliveries = Vec::with_capacity(outcomes.len());
+    for outcome in &outcomes {
+        match outcome {
+            Outcome::Delivered(d) => deliveries.push(*d),
+            Outcome::Failed(_) => return Err(Error::Batch(outcomes)),
+        }
+    }
+    Ok(deliveries)
 }
 
 impl Drop for KafkaProducer {

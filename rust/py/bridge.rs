@@ -310,6 +310,54 @@ impl CancelOnDone {
     }
 }
 
+/// A new asyncio future of the running loop, and where its completion must go.
+fn new_future<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Destination)> {
+    let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+    let py_future = event_loop.call_method0("create_future")?;
+    let destination = match LoopInbox::of(&event_loop) {
+        Some(inbox) => Destination::Inbox(inbox),
+        None => Destination::Completer(event_loop.unbind()),
+    };
+    Ok((py_future, destination))
+}
+
+/// Settles one asyncio future from any thread, without the GIL. See [`settle_later`].
+pub struct Settler {
+    future: Py<PyAny>,
+    destination: Destination,
+}
+
+impl Settler {
+    /// Hands the outcome to the future's event loop; a future cancelled meanwhile is left
+    /// as it is.
+    pub fn settle<T>(self, outcome: Result<T, Failure>)
+    where
+        T: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        let outcome = outcome.map(|value| -> Convert { Box::new(move |py| value.into_py_any(py)) });
+        self.destination.send(Completion {
+            future: self.future,
+            outcome,
+        });
+    }
+}
+
+/// An asyncio future of the running loop that whoever finishes the work settles directly
+/// (the thread of a librdkafka callback, say), with no tokio task in between: one thread
+/// hop less between the broker's answer and the awaiting coroutine. Cancelling the future
+/// only stops the waiting; the work goes on.
+pub fn settle_later<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Settler)> {
+    let (py_future, destination) = new_future(py)?;
+    let future = py_future.clone().unbind();
+    Ok((
+        py_future,
+        Settler {
+            future,
+            destination,
+        },
+    ))
+}
+
 /// An asyncio future of the running loop that resolves to what `fut` returns, converted to
 /// Python by the completer. Cancelling it drops `fut`.
 pub fn awaitable<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
@@ -317,8 +365,7 @@ where
     F: Future<Output = Result<T, Failure>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
-    let py_future = event_loop.call_method0("create_future")?;
+    let (py_future, destination) = new_future(py)?;
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
     py_future.call_method1(
         "add_done_callback",
@@ -326,10 +373,9 @@ where
             tx: Mutex::new(Some(cancel_tx)),
         },),
     )?;
-    let future = py_future.clone().unbind();
-    let destination = match LoopInbox::of(&event_loop) {
-        Some(inbox) => Destination::Inbox(inbox),
-        None => Destination::Completer(event_loop.unbind()),
+    let settler = Settler {
+        future: py_future.clone().unbind(),
+        destination,
     };
     pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
         let outcome = tokio::select! {
@@ -338,8 +384,7 @@ where
             Ok(()) = cancel_rx => return,
             r = fut => r,
         };
-        let outcome = outcome.map(|value| -> Convert { Box::new(move |py| value.into_py_any(py)) });
-        destination.send(Completion { future, outcome });
+        settler.settle(outcome);
     });
     Ok(py_future)
 }

@@ -8,12 +8,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rdkafka::message::{Header, OwnedHeaders};
 
-use super::bridge::{awaitable, Failure};
+use super::bridge::{awaitable, settle_later, Failure, Settler};
 use super::convert::{extra_config, headers, optional_bytes, seconds};
 use super::encode::{EncodedBatch, EncodedData};
 use super::results::Deliveries;
 use crate::kafka::error::{Error, Outcome};
-use crate::kafka::producer::{KafkaProducer, OutRecord, RecordSource};
+use crate::kafka::producer::{KafkaProducer, OutRecord, PendingSend, RecordSource};
 use crate::kafka::settings::ProducerSettings;
 use crate::runtime::spawn_blocking;
 
@@ -89,18 +89,19 @@ impl PyProducer {
             },
             partition,
         };
+        let (future, settler) = settle_later(py)?;
         let pending = self.inner.enqueue(topic, std::iter::once(record))?;
-        let producer = Arc::clone(&self.inner);
-        awaitable(py, async move {
-            match producer.finish(pending).await {
+        self.inner.on_finished(pending, move |result| {
+            settler.settle(match result {
                 Ok(deliveries) => Ok((deliveries[0].partition, deliveries[0].offset)),
                 Err(Error::Batch(outcomes)) => match outcomes.first() {
                     Some(Outcome::Failed(f)) => Err(Failure::Delivery(f.clone())),
                     _ => Err(Error::Batch(outcomes).into()),
                 },
                 Err(e) => Err(e.into()),
-            }
-        })
+            })
+        });
+        Ok(future)
     }
 
     /// Sends many records to one topic in one call. `records` holds (key, value) or
@@ -146,17 +147,10 @@ impl PyProducer {
                 partition: None,
             });
         }
+        let (future, settler) = settle_later(py)?;
         let pending = self.inner.enqueue(topic, out_records.into_iter())?;
-        let producer = Arc::clone(&self.inner);
-        awaitable(py, async move {
-            let deliveries = producer.finish(pending).await?;
-            Ok(Deliveries(
-                deliveries
-                    .into_iter()
-                    .map(|d| (d.partition, d.offset))
-                    .collect(),
-            ))
-        })
+        settle_with_deliveries(&self.inner, pending, settler);
+        Ok(future)
     }
 
     /// Sends events encoded by `encode_events` (all, or those at `indices`), each with its
@@ -187,17 +181,10 @@ impl PyProducer {
             data: Arc::clone(batch.data()),
             picked,
         };
+        let (future, settler) = settle_later(py)?;
         let pending = self.inner.enqueue_source(topic, Box::new(source))?;
-        let producer = Arc::clone(&self.inner);
-        awaitable(py, async move {
-            let deliveries = producer.finish(pending).await?;
-            Ok(Deliveries(
-                deliveries
-                    .into_iter()
-                    .map(|d| (d.partition, d.offset))
-                    .collect(),
-            ))
-        })
+        settle_with_deliveries(&self.inner, pending, settler);
+        Ok(future)
     }
 
     /// Waits until every record handed to this producer was answered by the broker.
@@ -286,4 +273,27 @@ impl RecordSource for EncodedRecords {
             partition: None,
         }
     }
+
+    fn put_back(&mut self, _i: usize, _headers: Option<OwnedHeaders>) {
+        // Built again from the batch when the record is asked for again.
+    }
+}
+
+/// Settles a batch send's future with its `Deliveries` straight from the thread that
+/// received the broker's last answer.
+fn settle_with_deliveries(producer: &KafkaProducer, pending: PendingSend, settler: Settler) {
+    producer.on_finished(pending, move |result| {
+        settler.settle(
+            result
+                .map(|deliveries| {
+                    Deliveries(
+                        deliveries
+                            .into_iter()
+                            .map(|d| (d.partition, d.offset))
+                            .collect(),
+                    )
+                })
+                .map_err(Failure::from),
+        )
+    });
 }
