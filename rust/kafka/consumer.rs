@@ -15,12 +15,13 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use super::consumer_context::{ConsumerCtx, ConsumerStats};
 use super::context::ClientHealth;
 use super::error::{Error, Result};
 use super::settings::ConsumerSettings;
+use super::wake::{Wake, WakeCallback};
 
 /// A consumed record, owning its bytes.
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ impl Handle {
 pub struct KafkaConsumer {
     handle: RwLock<Option<Arc<Handle>>>,
     ctx: Arc<ConsumerCtx>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     stash: Mutex<VecDeque<RecordData>>,
     closed: AtomicBool,
     commit_batch_size: usize,
@@ -128,13 +129,13 @@ pub struct KafkaConsumer {
 impl KafkaConsumer {
     pub fn new(settings: &ConsumerSettings) -> Result<Arc<Self>> {
         let config = settings.client_config()?;
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(Wake::default());
         let ctx = ConsumerCtx::new(settings, wake.clone());
         let mut consumer = BaseConsumer::from_config_and_context(&config, ctx)
             .map_err(|e| Error::from_kafka("create consumer", e))?;
         {
             let wake = wake.clone();
-            consumer.set_nonempty_callback(move || wake.notify_one());
+            consumer.set_nonempty_callback(move || wake.wake());
         }
         // SAFETY: the client pointer is valid; the returned reference is owned by QueueRef.
         let queue = NonNull::new(unsafe {
@@ -289,6 +290,49 @@ impl KafkaConsumer {
             _ = self.wake.notified() => true,
             _ = tokio::time::sleep(timeout) => false,
         }
+    }
+
+    /// [`wait`](Self::wait) with a callback: `f(true)` from the thread that sees records or
+    /// events arrive (at once if some are here already), or `f(false)` once `timeout`
+    /// passed or when closed. Called exactly once. The Python `wait` settles its future
+    /// from `f`, so an arriving record reaches the event loop without a tokio task's hop.
+    pub fn wait_then(&self, timeout: Duration, f: impl FnOnce(bool) + Send + 'static) {
+        if self.is_closed() {
+            return f(false);
+        }
+        let queued = self.handle().map(|h| h.queue.len()).unwrap_or(0);
+        if queued > 0
+            || !self
+                .stash
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+        {
+            return f(true);
+        }
+        let once: Arc<Mutex<Option<WakeCallback>>> = Arc::new(Mutex::new(Some(Box::new(f))));
+        let (stop_timer, timer_stopped) = oneshot::channel::<()>();
+        let by_wake = Arc::clone(&once);
+        let id = self.wake.on_next(Box::new(move |woken| {
+            let f = by_wake.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(f) = f {
+                f(woken);
+                let _ = stop_timer.send(());
+            }
+        }));
+        let wake = Arc::clone(&self.wake);
+        pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+            tokio::select! {
+                _ = timer_stopped => {}
+                _ = tokio::time::sleep(timeout) => {
+                    let f = once.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(f) = f {
+                        wake.forget(id);
+                        f(false);
+                    }
+                }
+            }
+        });
     }
 
     /// Waits until the group has given this consumer its partitions (possibly none) and
@@ -521,8 +565,7 @@ impl KafkaConsumer {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.wake.notify_waiters();
-        self.wake.notify_one();
+        self.wake.wake_all();
         let handle = self
             .handle
             .write()

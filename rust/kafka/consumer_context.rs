@@ -11,12 +11,12 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::Notify;
 
 use super::commit_gate::CommitGate;
 use super::context::{observe_error, observe_log, ClientHealth};
 use super::offsets::OffsetTracker;
 use super::settings::{ConsumerSettings, OffsetReset};
+use super::wake::Wake;
 
 /// How long the rebalance callback may spend looking up where newly assigned partitions start.
 const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,11 +40,11 @@ pub struct ConsumerCtx {
     reset: OffsetReset,
     tracker: Mutex<OffsetTracker>,
     pub(super) commit_gate: CommitGate,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
 }
 
 impl ConsumerCtx {
-    pub(super) fn new(settings: &ConsumerSettings, wake: Arc<Notify>) -> Self {
+    pub(super) fn new(settings: &ConsumerSettings, wake: Arc<Wake>) -> Self {
         ConsumerCtx {
             health: ClientHealth::default(),
             stats: ConsumerStats::default(),
@@ -217,7 +217,7 @@ impl ConsumerContext for ConsumerCtx {
                 }
             }
         }
-        self.wake.notify_one();
+        self.wake.wake();
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod offsets;
 pub mod producer;
 pub mod settings;
+pub mod wake;
 
 #[cfg(test)]
 mod mock_tests;

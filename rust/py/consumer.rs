@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use super::bridge::awaitable;
+use super::bridge::{awaitable, settle_later};
 use super::convert::{extra_config, seconds};
 use super::record::PyRecord;
 use crate::kafka::consumer::KafkaConsumer;
@@ -126,8 +126,10 @@ impl PyConsumer {
     /// `timeout` seconds or when closed. Cancel-safe.
     fn wait<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
-        let consumer = Arc::clone(&self.inner);
-        awaitable(py, async move { Ok(consumer.wait(timeout).await) })
+        let (future, settler) = settle_later(py)?;
+        self.inner
+            .wait_then(timeout, move |woken| settler.settle(Ok(woken)));
+        Ok(future)
     }
 
     /// Marks records processed (at-least-once): their offsets are committed once every
