@@ -20,7 +20,7 @@ use rdkafka_sys as rdsys;
 use tokio::sync::Notify;
 
 use super::context::{observe_error, observe_log, ClientHealth};
-use super::error::{Delivery, DeliveryFailure, Outcome};
+use super::error::{Delivery, DeliveryFailure, Error, Outcome, Result};
 
 /// One record's place in its batch.
 #[derive(Debug)]
@@ -166,6 +166,20 @@ impl BatchTracker {
         while !self.is_done() {
             self.done.notified().await;
         }
+    }
+
+    /// The deliveries in record order, or (if any record failed) every outcome; call once
+    /// done. One pass over the slots: the outcomes are copied only when something failed.
+    pub fn deliveries(&self) -> Result<Vec<Delivery>> {
+        let mut deliveries = Vec::with_capacity(self.slots.len());
+        for slot in self.slots.iter() {
+            match slot.outcome.get() {
+                Some(Outcome::Delivered(d)) => deliveries.push(*d),
+                Some(Outcome::Failed(_)) => return Err(Error::Batch(self.outcomes())),
+                None => panic!("deliveries read before the batch completed"),
+            }
+        }
+        Ok(deliveries)
     }
 
     /// The outcomes in record order; call after [`wait`](Self::wait).
@@ -364,5 +378,23 @@ mod tests {
             2,
             "already done: called at once"
         );
+    }
+
+    #[test]
+    fn deliveries_are_read_in_record_order_or_every_outcome_if_one_failed() {
+        let ok = BatchTracker::new(2);
+        ok.complete(1, delivered(8));
+        ok.complete(0, delivered(7));
+        let got: Vec<i64> = ok.deliveries().unwrap().iter().map(|d| d.offset).collect();
+        assert_eq!(got, vec![7, 8]);
+
+        let failed = Outcome::not_sent(rdkafka::error::RDKafkaErrorCode::QueueFull, "full");
+        let partly = BatchTracker::new(2);
+        partly.complete(0, delivered(1));
+        partly.complete(1, failed.clone());
+        match partly.deliveries() {
+            Err(Error::Batch(outcomes)) => assert_eq!(outcomes, vec![delivered(1), failed]),
+            other => panic!("expected the batch's outcomes, got {other:?}"),
+        }
     }
 }

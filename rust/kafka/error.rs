@@ -31,6 +31,17 @@ pub enum Outcome {
     Failed(DeliveryFailure),
 }
 
+impl Outcome {
+    /// A record that never left this process (so it certainly was not written).
+    pub fn not_sent(code: RDKafkaErrorCode, detail: impl Into<String>) -> Self {
+        Outcome::Failed(DeliveryFailure {
+            code,
+            possibly_persisted: false,
+            detail: Some(detail.into()),
+        })
+    }
+}
+
 /// Broad classes of failure; each maps to one Python exception class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

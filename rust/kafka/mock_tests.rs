@@ -282,29 +282,51 @@ async fn marks_made_while_a_commit_is_unanswered_wait_for_the_next_commit() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sends_keep_call_order_when_librdkafkas_queue_is_full() {
+/// A producer whose librdkafka queue has room for 10 records, for topic `topic` (one
+/// partition) on a fresh mock cluster.
+fn tiny_queue_producer(
+    topic: &str,
+) -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    std::sync::Arc<KafkaProducer>,
+) {
     let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("ordered", 1, 1).unwrap();
+    mock.create_topic(topic, 1, 1).unwrap();
     let mut settings = ProducerSettings::new(mock.bootstrap_servers());
     settings.linger_ms = 5;
-    // Room for 10 records: every send below fills it and has to wait for room.
     settings
         .extra
         .push(("queue.buffering.max.messages".into(), "10".into()));
     let p = KafkaProducer::new(&settings).unwrap();
-    let batches: Vec<Vec<Vec<u8>>> = (0..5)
-        .map(|b| (0..50).map(|i| format!("b{b}-{i}").into_bytes()).collect())
-        .collect();
-    // All five are queued before any is awaited, as concurrent callers would.
+    (mock, p)
+}
+
+/// Queues every batch before awaiting any (as concurrent callers would), then returns the
+/// offsets in call order.
+async fn send_all_then_offsets(
+    p: &KafkaProducer,
+    topic: &str,
+    batches: &[Vec<Vec<u8>>],
+) -> Vec<i64> {
     let pending: Vec<_> = batches
         .iter()
-        .map(|vals| p.enqueue("ordered", records(vals)).unwrap())
+        .map(|vals| p.enqueue(topic, records(vals)).unwrap())
         .collect();
     let mut offsets = Vec::new();
     for send in pending {
         offsets.extend(p.finish(send).await.unwrap().into_iter().map(|d| d.offset));
     }
+    offsets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_keep_call_order_when_librdkafkas_queue_is_full() {
+    // Every send below fills the queue and has to wait for room.
+    let (_mock, p) = tiny_queue_producer("ordered");
+    let batches: Vec<Vec<Vec<u8>>> = (0..5)
+        .map(|b| (0..50).map(|i| format!("b{b}-{i}").into_bytes()).collect())
+        .collect();
+    let offsets = send_all_then_offsets(&p, "ordered", &batches).await;
     assert_eq!(
         offsets,
         (0..250).collect::<Vec<i64>>(),
@@ -315,16 +337,9 @@ async fn sends_keep_call_order_when_librdkafkas_queue_is_full() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_sends_handed_over_directly_keep_call_order_with_queued_jobs() {
-    let mock = MockCluster::new(1).unwrap();
-    mock.create_topic("mixed", 1, 1).unwrap();
-    let mut settings = ProducerSettings::new(mock.bootstrap_servers());
-    settings.linger_ms = 5;
-    // Room for 10 records: small sends find it full part of the way and leave the rest to
-    // the enqueue thread; later small sends must not overtake it.
-    settings
-        .extra
-        .push(("queue.buffering.max.messages".into(), "10".into()));
-    let p = KafkaProducer::new(&settings).unwrap();
+    // Small sends find the queue full part of the way and leave the rest to the enqueue
+    // thread; later small sends must not overtake it.
+    let (mock, p) = tiny_queue_producer("mixed");
     // 9 + 5 > 10: the second send is handed over partly, the rest queued.
     let sizes = [9usize, 5, 3, 50, 1, 12, 40, 7, 16, 2, 9, 30, 1, 1];
     let mut next = 0;
@@ -338,14 +353,7 @@ async fn small_sends_handed_over_directly_keep_call_order_with_queued_jobs() {
             b
         })
         .collect();
-    let pending: Vec<_> = batches
-        .iter()
-        .map(|vals| p.enqueue("mixed", records(vals)).unwrap())
-        .collect();
-    let mut offsets = Vec::new();
-    for send in pending {
-        offsets.extend(p.finish(send).await.unwrap().into_iter().map(|d| d.offset));
-    }
+    let offsets = send_all_then_offsets(&p, "mixed", &batches).await;
     let total = sizes.iter().sum::<usize>() as i64;
     assert_eq!(
         offsets,

@@ -20,7 +20,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 use super::context::ClientHealth;
 use super::delivery::{BatchTracker, DeliveryTag, ProducerCtx};
-use super::error::{Delivery, DeliveryFailure, Error, Outcome, Result};
+use super::error::{Delivery, Error, Outcome, Result};
 use super::settings::ProducerSettings;
 
 /// Sends of at most this many records may be handed to librdkafka on the caller's thread.
@@ -191,14 +191,10 @@ impl Shared {
                         if Instant::now() >= job.deadline {
                             job.tracker.complete(
                                 index,
-                                Outcome::Failed(DeliveryFailure {
-                                    code: RDKafkaErrorCode::QueueFull,
-                                    possibly_persisted: false,
-                                    detail: Some(
-                                        "the producer queue stayed full for the whole delivery timeout"
-                                            .into(),
-                                    ),
-                                }),
+                                Outcome::not_sent(
+                                    RDKafkaErrorCode::QueueFull,
+                                    "the producer queue stayed full for the whole delivery timeout",
+                                ),
                             );
                             break;
                         }
@@ -248,11 +244,7 @@ impl Shared {
                 let code = err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
                 tracker.complete(
                     index,
-                    Outcome::Failed(DeliveryFailure {
-                        code,
-                        possibly_persisted: false,
-                        detail: Some(format!("refused before sending: {err}")),
-                    }),
+                    Outcome::not_sent(code, format!("refused before sending: {err}")),
                 );
                 None
             }
@@ -390,11 +382,10 @@ impl KafkaProducer {
             for index in job.start..job.source.len() {
                 job.tracker.complete(
                     index,
-                    Outcome::Failed(DeliveryFailure {
-                        code: RDKafkaErrorCode::Fail,
-                        possibly_persisted: false,
-                        detail: Some("the producer's enqueue thread is gone".into()),
-                    }),
+                    Outcome::not_sent(
+                        RDKafkaErrorCode::Fail,
+                        "the producer's enqueue thread is gone",
+                    ),
                 );
             }
             job.tracker.handed_over();
@@ -406,7 +397,7 @@ impl KafkaProducer {
     /// Waits until the broker answered for every record of the send.
     pub async fn finish(&self, pending: PendingSend) -> Result<Vec<Delivery>> {
         pending.tracker.wait().await;
-        deliveries_of(pending.tracker.outcomes())
+        pending.tracker.deliveries()
     }
 
     /// Calls `f` with the send's deliveries once the broker answered for every record, on
@@ -418,7 +409,7 @@ impl KafkaProducer {
     ) {
         pending
             .tracker
-            .on_done(move |tracker| f(deliveries_of(tracker.outcomes())));
+            .on_done(move |tracker| f(tracker.deliveries()));
     }
 
     /// Blocks until everything handed to this producer was answered by the broker, or the
@@ -458,18 +449,6 @@ impl KafkaProducer {
         self.closed.store(true, Ordering::Release);
         self.flush(timeout)
     }
-}
-
-/// The deliveries in record order, or the whole list of outcomes if any record failed.
-fn deliveries_of(outcomes: Vec<Outcome>) -> Result<Vec<Delivery>> {
-    let mut deliveries = Vec::with_capacity(outcomes.len());
-    for outcome in &outcomes {
-        match outcome {
-            Outcome::Delivered(d) => deliveries.push(*d),
-            Outcome::Failed(_) => return Err(Error::Batch(outcomes)),
-        }
-    }
-    Ok(deliveries)
 }
 
 impl Drop for KafkaProducer {
