@@ -15,13 +15,19 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
-use tokio::sync::oneshot;
 
 use super::consumer_context::{ConsumerCtx, ConsumerStats};
 use super::context::ClientHealth;
 use super::error::{Error, Result};
 use super::settings::ConsumerSettings;
+use super::timers::{TimerId, Timers};
 use super::wake::{Wake, WakeCallback};
+
+/// A Python `wait()` in progress: its callback until the wake-up or the deadline takes it.
+struct Waiter {
+    f: Option<WakeCallback>,
+    timer: Option<TimerId>,
+}
 
 /// A consumed record, owning its bytes.
 #[derive(Debug, Clone)]
@@ -310,29 +316,44 @@ impl KafkaConsumer {
         {
             return f(true);
         }
-        let once: Arc<Mutex<Option<WakeCallback>>> = Arc::new(Mutex::new(Some(Box::new(f))));
-        let (stop_timer, timer_stopped) = oneshot::channel::<()>();
-        let by_wake = Arc::clone(&once);
-        let id = self.wake.on_next(Box::new(move |woken| {
-            let f = by_wake.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Exactly one of the wake-up and the deadline calls `f`; the winner disarms the other.
+        let waiter = Arc::new(Mutex::new(Waiter {
+            f: Some(Box::new(f)),
+            timer: None,
+        }));
+        let by_wake = Arc::clone(&waiter);
+        let wake_id = self.wake.on_next(Box::new(move |woken| {
+            let (f, timer) = {
+                let mut w = by_wake.lock().unwrap_or_else(|e| e.into_inner());
+                (w.f.take(), w.timer.take())
+            };
+            if let Some(timer) = timer {
+                Timers::shared().cancel(timer);
+            }
             if let Some(f) = f {
                 f(woken);
-                let _ = stop_timer.send(());
             }
         }));
         let wake = Arc::clone(&self.wake);
-        pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
-            tokio::select! {
-                _ = timer_stopped => {}
-                _ = tokio::time::sleep(timeout) => {
-                    let f = once.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    if let Some(f) = f {
-                        wake.forget(id);
-                        f(false);
-                    }
+        let by_timer = Arc::clone(&waiter);
+        let timer = Timers::shared().after(
+            timeout,
+            Box::new(move || {
+                let f = by_timer.lock().unwrap_or_else(|e| e.into_inner()).f.take();
+                if let Some(f) = f {
+                    wake.forget(wake_id);
+                    f(false);
                 }
-            }
-        });
+            }),
+        );
+        let mut w = waiter.lock().unwrap_or_else(|e| e.into_inner());
+        if w.f.is_some() {
+            w.timer = Some(timer);
+        } else {
+            // Woken before the deadline was armed (on_next can call back at once).
+            drop(w);
+            Timers::shared().cancel(timer);
+        }
     }
 
     /// Waits until the group has given this consumer its partitions (possibly none) and

@@ -11,6 +11,7 @@ pub mod error;
 pub mod offsets;
 pub mod producer;
 pub mod settings;
+pub mod timers;
 pub mod wake;
 
 #[cfg(test)]
