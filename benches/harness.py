@@ -97,6 +97,15 @@ def summarize(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def settle_disk() -> None:
+    """Writes out what earlier workloads left dirty in the page cache before a latency run.
+    The kernel flushes it about 30 s after the writes (80 MB per million events here), and
+    that flush landing inside one contender's 30 s window but not another's would be noise,
+    not a property of the client."""
+    os.sync()
+    time.sleep(1.0)
+
+
 def broker_pid() -> int:
     out = subprocess.run(
         [str(ROOT / "scripts/kafka/broker.sh"), "pid"], capture_output=True, text=True, check=True
@@ -142,6 +151,7 @@ def main() -> None:
         if want("latency"):
             for linger in (0, 10):
                 for contender in rotate(["eventbus", "aiokafka"], r):
+                    settle_disk()
                     res = one(
                         "latency",
                         contender,
