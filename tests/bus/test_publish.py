@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -183,6 +184,24 @@ async def test_publish_batch_sends_everything_in_order_on_one_key(
     assert offsets == sorted(offsets)
     assert len(set(offsets)) == 50
     assert await bus.publish_batch(channel, []) == []
+
+
+async def test_single_publishes_of_one_turn_keep_call_order_across_batches(
+    bus: EventBus, channel: str
+) -> None:
+    # 450 publishes started in one event-loop turn: coalesced into batches of at most
+    # Coalescer.MAX_BATCH (200, 200, 50), which must leave in call order.
+    results = await asyncio.gather(
+        *(
+            bus.publish_stream(channel, {"event_type": "Tick", "n": i}, partition_key="k")
+            for i in range(450)
+        )
+    )
+    assert [r.event["n"] for r in results] == list(range(450))
+    assert len({r.partition for r in results}) == 1
+    offsets = [r.offset for r in results]
+    assert offsets == sorted(offsets)
+    assert len(set(offsets)) == 450
 
 
 async def test_a_channel_kafka_would_reject_is_a_clear_error(bus: EventBus) -> None:
