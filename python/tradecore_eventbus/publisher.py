@@ -88,6 +88,8 @@ class Publisher:
         self.breakers = breakers
         self.spool = spool
         self._ensured: set[str] = set()
+        # Topic creations under way, shared by every send that needs the channel meanwhile.
+        self._ensuring: dict[str, asyncio.Future[None]] = {}
         self._drain_lock = asyncio.Lock()
         self.sent = 0
         self.dead_lettered = 0
@@ -100,15 +102,33 @@ class Publisher:
         next call: an unreachable broker is then handled by the send itself (retry, spool)."""
         if channel in self._ensured:
             return
+        # Sends that arrive while the topics are being created wait for that one creation,
+        # and resume in the order they arrived: two sends started in one turn (single
+        # publishes coalesced into two batches, say) then reach the producer in call order,
+        # where each creating the topics itself let the second overtake the first.
+        creating = self._ensuring.get(channel)
+        if creating is None:
+            creating = asyncio.ensure_future(self._create_topics(channel))
+            self._ensuring[channel] = creating
+            creating.add_done_callback(self._created)
         try:
-            await self.adapter.ensure_topics(
-                topic_specs(channel, self.config, self.transport_config)
-            )
+            # Shielded: one caller cancelled must not cancel the creation the others await.
+            await asyncio.shield(creating)
         except EventBusError as exc:
             if required:
                 raise
             logger.warning("could not create the topics of %s yet: %s", channel, exc)
-            return
+
+    def _created(self, creating: asyncio.Future[None]) -> None:
+        for channel, f in list(self._ensuring.items()):
+            if f is creating:
+                del self._ensuring[channel]
+        # Retrieved here too: if every caller was cancelled, nobody else reads the error.
+        if not creating.cancelled():
+            creating.exception()
+
+    async def _create_topics(self, channel: str) -> None:
+        await self.adapter.ensure_topics(topic_specs(channel, self.config, self.transport_config))
         self._ensured.add(channel)
 
     # ---------------------------------------------------------------- publish
