@@ -144,9 +144,23 @@ mod tests {
     use std::sync::mpsc::channel;
     use std::sync::Arc;
 
+    // Each test starts a timer thread of its own: another test's deadlines must not wake
+    // the thread that a test expects to be asleep.
+
+    /// A callback that counts its calls, and the count.
+    fn counter() -> (Arc<AtomicUsize>, TimerCallback) {
+        let fired = Arc::new(AtomicUsize::new(0));
+        let f = Arc::clone(&fired);
+        (
+            fired,
+            Box::new(move || {
+                f.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+    }
+
     #[test]
     fn fires_after_the_timeout_in_deadline_order() {
-        // Its own thread: other tests' deadlines must not wake it for this one.
         let timers = Timers::start();
         let (tx, rx) = channel();
         let started = Instant::now();
@@ -170,16 +184,9 @@ mod tests {
 
     #[test]
     fn an_earlier_deadline_wakes_a_thread_sleeping_until_a_later_one() {
-        // Its own thread: other tests' deadlines must not wake it for this one.
         let timers = Timers::start();
-        let fired = Arc::new(AtomicUsize::new(0));
-        let f = Arc::clone(&fired);
-        let late = timers.after(
-            Duration::from_secs(60),
-            Box::new(move || {
-                f.fetch_add(1, Ordering::SeqCst);
-            }),
-        );
+        let (fired, count) = counter();
+        let late = timers.after(Duration::from_secs(60), count);
         std::thread::sleep(Duration::from_millis(20)); // the thread now sleeps until +60 s
         let (tx, rx) = channel();
         let started = Instant::now();
@@ -196,16 +203,9 @@ mod tests {
 
     #[test]
     fn a_cancelled_deadline_never_fires_and_cancel_reports_it() {
-        // Its own thread: other tests' deadlines must not wake it for this one.
         let timers = Timers::start();
-        let fired = Arc::new(AtomicUsize::new(0));
-        let f = Arc::clone(&fired);
-        let id = timers.after(
-            Duration::from_millis(30),
-            Box::new(move || {
-                f.fetch_add(1, Ordering::SeqCst);
-            }),
-        );
+        let (fired, count) = counter();
+        let id = timers.after(Duration::from_millis(30), count);
         assert!(timers.cancel(id));
         assert!(!timers.cancel(id), "a second cancel finds nothing");
         let (tx, rx) = channel();
@@ -220,7 +220,6 @@ mod tests {
 
     #[test]
     fn a_panicking_callback_does_not_stop_the_thread() {
-        // Its own thread: other tests' deadlines must not wake it for this one.
         let timers = Timers::start();
         timers.after(
             Duration::from_millis(1),
