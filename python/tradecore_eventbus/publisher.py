@@ -17,6 +17,7 @@ nothing that was acknowledged is sent twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -110,7 +111,7 @@ class Publisher:
         if creating is None:
             creating = asyncio.ensure_future(self._create_topics(channel))
             self._ensuring[channel] = creating
-            creating.add_done_callback(self._created)
+            creating.add_done_callback(functools.partial(self._created, channel))
         try:
             # Shielded: one caller cancelled must not cancel the creation the others await.
             await asyncio.shield(creating)
@@ -119,10 +120,8 @@ class Publisher:
                 raise
             logger.warning("could not create the topics of %s yet: %s", channel, exc)
 
-    def _created(self, creating: asyncio.Future[None]) -> None:
-        for channel, f in list(self._ensuring.items()):
-            if f is creating:
-                del self._ensuring[channel]
+    def _created(self, channel: str, creating: asyncio.Future[None]) -> None:
+        del self._ensuring[channel]
         # Retrieved here too: if every caller was cancelled, nobody else reads the error.
         if not creating.cancelled():
             creating.exception()

@@ -365,7 +365,7 @@ where
     F: Future<Output = Result<T, Failure>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let (py_future, destination) = new_future(py)?;
+    let (py_future, settler) = settle_later(py)?;
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
     py_future.call_method1(
         "add_done_callback",
@@ -373,10 +373,6 @@ where
             tx: Mutex::new(Some(cancel_tx)),
         },),
     )?;
-    let settler = Settler {
-        future: py_future.clone().unbind(),
-        destination,
-    };
     pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
         let outcome = tokio::select! {
             biased;

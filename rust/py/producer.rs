@@ -283,17 +283,6 @@ impl RecordSource for EncodedRecords {
 /// received the broker's last answer.
 fn settle_with_deliveries(producer: &KafkaProducer, pending: PendingSend, settler: Settler) {
     producer.on_finished(pending, move |result| {
-        settler.settle(
-            result
-                .map(|deliveries| {
-                    Deliveries(
-                        deliveries
-                            .into_iter()
-                            .map(|d| (d.partition, d.offset))
-                            .collect(),
-                    )
-                })
-                .map_err(Failure::from),
-        )
+        settler.settle(result.map(Deliveries).map_err(Failure::from))
     });
 }

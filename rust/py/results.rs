@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PySlice, PyString};
 
 use super::encode::EncodedBatch;
+use crate::kafka::error::Delivery;
 
 #[pyclass(name = "PublishResult", module = "tradecore_eventbus._core", frozen)]
 pub struct PublishResult {
@@ -119,11 +120,15 @@ impl PublishResult {
     frozen,
     sequence
 )]
-pub struct Deliveries(pub Vec<(i32, i64)>);
+pub struct Deliveries(pub Vec<Delivery>);
+
+fn pair(d: &Delivery) -> (i32, i64) {
+    (d.partition, d.offset)
+}
 
 impl Deliveries {
     fn as_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, &self.0)
+        PyList::new(py, self.0.iter().map(pair))
     }
 }
 
@@ -143,7 +148,10 @@ impl Deliveries {
         if !(0..len).contains(&at) {
             return Err(PyIndexError::new_err("delivery index out of range"));
         }
-        Ok(self.0[at as usize].into_pyobject(py)?.into_any().unbind())
+        Ok(pair(&self.0[at as usize])
+            .into_pyobject(py)?
+            .into_any()
+            .unbind())
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -156,7 +164,7 @@ impl Deliveries {
             return Ok(self.0 == other.get().0);
         }
         match other.extract::<Vec<(i32, i64)>>() {
-            Ok(pairs) => Ok(self.0 == pairs),
+            Ok(pairs) => Ok(self.0.iter().map(pair).eq(pairs)),
             Err(_) => Ok(other.is_instance_of::<PyList>() && self.as_list(py)?.eq(other)?),
         }
     }
@@ -180,11 +188,15 @@ pub fn publish_results<'py>(
     deliveries: Bound<'py, PyAny>,
     indices: Option<Vec<usize>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let owned: Vec<(i32, i64)>;
-    let deliveries: &[(i32, i64)] = match deliveries.cast::<Deliveries>() {
+    let owned: Vec<Delivery>;
+    let deliveries: &[Delivery] = match deliveries.cast::<Deliveries>() {
         Ok(d) => &d.get().0,
         Err(_) => {
-            owned = deliveries.extract()?;
+            owned = deliveries
+                .extract::<Vec<(i32, i64)>>()?
+                .into_iter()
+                .map(|(partition, offset)| Delivery { partition, offset })
+                .collect();
             &owned
         }
     };
@@ -216,7 +228,7 @@ pub fn publish_results<'py>(
     let topic = topic.unbind();
     let source = source.unbind();
     let mut out = Vec::with_capacity(deliveries.len());
-    for (j, &(partition, offset)) in deliveries.iter().enumerate() {
+    for (j, &Delivery { partition, offset }) in deliveries.iter().enumerate() {
         let key = match &per_event_keys {
             Some(list) => {
                 let k = list.get_item(j)?;
