@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_events import make_events
 from tradecore_eventbus import BaseEvent, register_event
+from tradecore_eventbus._internal.publishing.prepare import prepare, prepare_one
 from tradecore_eventbus.event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL
-from tradecore_eventbus.publishing import prepare, prepare_one
 
 EVENTS = [
     {k: v for k, v in e.items() if k not in ("event_id", "timestamp")} for e in make_events(1000)

@@ -7,7 +7,7 @@ pub mod kafka;
 #[doc(hidden)]
 pub mod py;
 pub mod reliability;
-mod runtime;
+pub mod runtime;
 
 use pyo3::prelude::*;
 

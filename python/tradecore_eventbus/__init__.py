@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from ._core import Admin, Consumer, Producer, Record, librdkafka_version
 from ._core import __version__ as __version__
+from ._internal.outbox.inbox import idempotent
+from ._internal.publishing.prepare import PublishResult
+from ._internal.transports.kafka.poll import poll_batch
 from .base_model import BaseEvent
 from .event_bus import EventBus, get_event_bus, reset_event_bus, set_event_bus
 from .event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL, register_event, validate_event
@@ -32,13 +35,10 @@ from .exceptions import (
     TransportTimeoutError,
     UnknownTopicError,
 )
-from .inbox import idempotent
 from .memory_adapter import MemoryTransportAdapter
 from .outbox_service import OutboxService, PgClient
-from .publishing import PublishResult
 from .redpanda_adapter import RedpandaTransportAdapter
 from .retry import RetryConfig
-from .transport import poll_batch
 from .transport_adapter import TransportAdapter
 from .worker_consumer_groups import WorkerType
 

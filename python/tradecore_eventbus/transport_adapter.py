@@ -1,188 +1,26 @@
-"""The interface between the EventBus and a transport.
+"""Public import path of the guide (``transport_adapter``); the implementation lives in
+``tradecore_eventbus._internal.transports.protocol``."""
 
-An adapter gives the bus Kafka's primitives and nothing more: a producer that sends batches
-of records to a topic and resolves when the broker acknowledged them, group consumers with
-offsets and commits, and topic administration. The EventBus owns everything above that
-(enrichment, validation, the consumer loop, ordering, retry, DLQ), so both adapters
-(``RedpandaTransportAdapter`` on the Rust core, ``MemoryTransportAdapter`` in process)
-behave the same by construction.
+from ._internal.transports.protocol import (
+    ConsumerLike,
+    ConsumerSpec,
+    HeaderList,
+    Mode,
+    OutgoingRecord,
+    ProducerLike,
+    RecordLike,
+    TopicSpec,
+    TransportAdapter,
+)
 
-The producer/consumer shapes are those of ``tradecore_eventbus._core.Producer`` and
-``Consumer``; the in-memory adapter implements the same protocols.
-"""
-
-from __future__ import annotations
-
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-if TYPE_CHECKING:
-    from .eventbus_transport_config import EventBusConfig, TransportConfig
-
-HeaderList = list[tuple[str, bytes | None]]
-#: (key, value, headers) as handed to ``ProducerLike.send_batch``.
-OutgoingRecord = tuple[bytes | None, bytes, HeaderList]
-
-
-class RecordLike(Protocol):
-    """One consumed record (``_core.Record`` or the in-memory equivalent)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def timestamp(self) -> int | None: ...
-    @property
-    def headers(self) -> list[tuple[str, bytes | None]]: ...
-    @property
-    def event(self) -> dict[str, Any] | None:
-        """The value already decoded as an event, or None (then decode ``value``)."""
-
-    def header(self, name: str) -> bytes | None: ...
-
-
-class ProducerLike(Protocol):
-    def send_batch(
-        self, topic: str, records: Sequence[OutgoingRecord]
-    ) -> Awaitable[list[tuple[int, int]]]: ...
-    def flush(self, timeout: float = 30.0) -> Awaitable[None]: ...
-    def close(self, timeout: float = 30.0) -> Awaitable[None]: ...
-    def in_flight(self) -> int: ...
-    def stats(self) -> Mapping[str, Any]: ...
-
-
-class ConsumerLike(Protocol):
-    def subscribe(self, topics: Sequence[str]) -> None: ...
-    def wait_assigned(self, timeout: float) -> Awaitable[None]: ...
-    def take(
-        self, max_records: int | None = None, *, decode_events: bool = False
-    ) -> Sequence[RecordLike]: ...
-    def wait(self, timeout: float) -> Awaitable[bool]: ...
-    def mark_processed(self, records: Sequence[Any]) -> int: ...
-    def commit(self) -> Awaitable[None]: ...
-    def pause(self, partitions: Sequence[tuple[str, int]] | None = None) -> None: ...
-    def resume(self, partitions: Sequence[tuple[str, int]] | None = None) -> None: ...
-    def assignment(self) -> list[tuple[str, int]]: ...
-    def close(self) -> Awaitable[None]: ...
-    @property
-    def closed(self) -> bool: ...
-    def stats(self) -> Mapping[str, Any]: ...
-
-
-Mode = Literal["pubsub", "stream"]
-
-
-@dataclass(frozen=True)
-class ConsumerSpec:
-    """What the bus asks of a consumer; the adapter adds its transport settings."""
-
-    topic: str
-    group_id: str
-    mode: Mode
-    #: Where a group without committed offsets starts: "earliest" or "latest".
-    auto_offset_reset: str
-    #: At-least-once commits (streams); pub/sub consumers never commit.
-    enable_commit: bool
-    max_poll_records: int
-    client_id: str = "tradecore"
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    partitions: int
-    replication_factor: int
-    configs: Mapping[str, str] = field(default_factory=dict)
-
-
-class TransportAdapter(ABC):
-    """Base of the transports an ``EventBus`` runs on."""
-
-    #: Used in health reports.
-    name: str = "transport"
-    event_bus_config: EventBusConfig
-    transport_config: TransportConfig
-
-    @property
-    def default_consumer_group(self) -> str | None:
-        """The group ``subscribe_stream`` uses when given none (from the worker type)."""
-        return None
-
-    def topic_for(self, channel: str) -> str:
-        """The Kafka topic of a channel (``KAFKA_TOPIC_PREFIX`` applied, name validated)."""
-        from .topics import topic_for
-
-        return topic_for(channel, self.transport_config.topic_prefix)
-
-    async def initialize_topics(
-        self, enable_auto_create: bool = True, channels: Sequence[str] | None = None
-    ) -> dict[str, str]:
-        """Creates the topics of the channels registered with ``add_topic_config`` (and of
-        ``channels``), with the retention of their category, and their DLQ topics.
-
-        With ``enable_auto_create=False`` nothing is created: the result tells which exist
-        ("exists") and which do not ("missing").
-        """
-        from .topics import topic_specs
-
-        names = list(dict.fromkeys([*self.event_bus_config.topic_configs, *(channels or [])]))
-        specs = [
-            s for ch in names for s in topic_specs(ch, self.event_bus_config, self.transport_config)
-        ]
-        if enable_auto_create:
-            return await self.ensure_topics(specs)
-        existing = await self.list_topics()
-        return {s.name: ("exists" if s.name in existing else "missing") for s in specs}
-
-    def stats(self) -> dict[str, Any]:
-        """Producer counters for health reports."""
-        return {}
-
-    @abstractmethod
-    async def start(self) -> None:
-        """Creates the producer; idempotent. Called by the bus on first use."""
-
-    @abstractmethod
-    def producer(self) -> ProducerLike:
-        """The started producer."""
-
-    @abstractmethod
-    def new_consumer(self, spec: ConsumerSpec) -> ConsumerLike:
-        """A consumer for one subscription (not yet subscribed)."""
-
-    @abstractmethod
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
-        """Creates the topics that do not exist: {name: "created" | "exists"}."""
-
-    @abstractmethod
-    async def list_topics(self) -> dict[str, int]:
-        """{topic: partition count}."""
-
-    @abstractmethod
-    async def describe_topic(self, topic: str) -> dict[str, str]:
-        """The topic's settings that differ from the broker's defaults (e.g. retention.ms)."""
-
-    @abstractmethod
-    async def find_event_ids(
-        self, topic: str, event_ids: set[str], since_ms: int, timeout: float = 30.0
-    ) -> set[str]:
-        """Which of ``event_ids`` are in ``topic`` (by their ``event_id`` header), looking at
-        records written at or after ``since_ms``. Used to tell whether a delivery that timed
-        out was written after all, before sending it again."""
-
-    @abstractmethod
-    async def ping(self, timeout: float) -> bool:
-        """Whether the broker answers within ``timeout`` seconds. Never raises."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Flushes and releases the producer; idempotent."""
+__all__ = [
+    "ConsumerLike",
+    "ConsumerSpec",
+    "HeaderList",
+    "Mode",
+    "OutgoingRecord",
+    "ProducerLike",
+    "RecordLike",
+    "TopicSpec",
+    "TransportAdapter",
+]

@@ -1,29 +1,14 @@
-"""Worker types and the consumer groups they join (the guide's ``WorkerType``)."""
+"""Public import path of the guide (``worker_consumer_groups``); the implementation lives in
+``tradecore_eventbus._internal.config.consumer_groups``."""
 
-from __future__ import annotations
+from ._internal.config.consumer_groups import (
+    WORKER_CONSUMER_GROUPS,
+    WorkerType,
+    group_id,
+)
 
-from enum import StrEnum
-
-
-class WorkerType(StrEnum):
-    EVENT_PROCESSOR = "event_processor"
-    DATA_INTEGRITY = "data_integrity"
-    CONNECTION_RECOVERY = "connection_recovery"
-
-    @property
-    def consumer_group(self) -> str:
-        return WORKER_CONSUMER_GROUPS[self]
-
-
-WORKER_CONSUMER_GROUPS: dict[WorkerType, str] = {
-    WorkerType.EVENT_PROCESSOR: "event-processor-workers",
-    WorkerType.DATA_INTEGRITY: "integrity-checker-workers",
-    WorkerType.CONNECTION_RECOVERY: "recovery-workers",
-}
-
-
-def group_id(group: str, prefix: str) -> str:
-    """The Kafka group id for a logical group: ``{prefix}-{group}`` (prefix applied once)."""
-    if not prefix or group == prefix or group.startswith(prefix + "-"):
-        return group
-    return f"{prefix}-{group}"
+__all__ = [
+    "WORKER_CONSUMER_GROUPS",
+    "WorkerType",
+    "group_id",
+]

@@ -20,8 +20,8 @@ use super::consumer_context::{ConsumerCtx, ConsumerStats};
 use super::context::ClientHealth;
 use super::error::{Error, Result};
 use super::settings::ConsumerSettings;
-use super::timers::{TimerId, Timers};
-use super::wake::{Wake, WakeCallback};
+use crate::runtime::timers::{TimerId, Timers};
+use crate::runtime::wake::{Wake, WakeCallback};
 
 /// A Python `wait()` in progress: its callback until the wake-up or the deadline takes it.
 struct Waiter {

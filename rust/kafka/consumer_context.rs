@@ -16,7 +16,7 @@ use super::commit_gate::CommitGate;
 use super::context::{observe_error, observe_log, ClientHealth};
 use super::offsets::OffsetTracker;
 use super::settings::{ConsumerSettings, OffsetReset};
-use super::wake::Wake;
+use crate::runtime::wake::Wake;
 
 /// How long the rebalance callback may spend looking up where newly assigned partitions start.
 const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);

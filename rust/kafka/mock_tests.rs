@@ -8,7 +8,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use super::consumer::KafkaConsumer;
-use super::error::{Error, ErrorKind, Outcome};
+use super::delivery::Outcome;
+use super::error::{Error, ErrorKind};
 use super::producer::{KafkaProducer, OutRecord};
 use super::settings::{ConsumerSettings, ProducerSettings};
 

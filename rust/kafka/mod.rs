@@ -11,8 +11,6 @@ pub mod error;
 pub mod offsets;
 pub mod producer;
 pub mod settings;
-pub mod timers;
-pub mod wake;
 
 #[cfg(test)]
 mod mock_tests;

@@ -20,7 +20,8 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 use super::context::ClientHealth;
 use super::delivery::{BatchTracker, DeliveryTag, ProducerCtx};
-use super::error::{Delivery, Error, Outcome, Result};
+use super::delivery::{Delivery, Outcome};
+use super::error::{Error, Result};
 use super::settings::ProducerSettings;
 
 /// Sends of at most this many records may be handed to librdkafka on the caller's thread.

@@ -34,7 +34,8 @@ use pyo3::IntoPyObjectExt;
 use tokio::sync::oneshot;
 
 use super::errors::delivery_failure_to_pyerr;
-use crate::kafka::error::{DeliveryFailure, Error};
+use crate::kafka::delivery::DeliveryFailure;
+use crate::kafka::error::Error;
 
 static CALLS_IN_PYTHON: AtomicUsize = AtomicUsize::new(0);
 static EXITING: AtomicBool = AtomicBool::new(false);

@@ -5,7 +5,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::kafka::error::{DeliveryFailure, Error, ErrorKind, Outcome};
+use crate::kafka::delivery::{DeliveryFailure, Outcome};
+use crate::kafka::error::{Error, ErrorKind};
 
 static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 

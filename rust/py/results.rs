@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PySlice, PyString};
 
 use super::encode::EncodedBatch;
-use crate::kafka::error::Delivery;
+use crate::kafka::delivery::Delivery;
 
 #[pyclass(name = "PublishResult", module = "tradecore_eventbus._core", frozen)]
 pub struct PublishResult {

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from tests.conftest import BOOTSTRAP
 
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 from tradecore_eventbus.event_bus import EventBus
 from tradecore_eventbus.eventbus_transport_config import EventBusConfig, TransportConfig
 from tradecore_eventbus.memory_adapter import MemoryTransportAdapter
-from tradecore_eventbus.memory_broker import MemoryBroker
 from tradecore_eventbus.redpanda_adapter import RedpandaTransportAdapter
 from tradecore_eventbus.transport_adapter import TransportAdapter
 

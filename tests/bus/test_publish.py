@@ -216,7 +216,7 @@ async def test_unknown_category_is_a_warning_not_an_error(
     bus: EventBus, caplog: pytest.LogCaptureFixture
 ) -> None:
     channel = f"mystery{uuid.uuid4().hex[:6]}.events"
-    with caplog.at_level("WARNING", logger="tradecore_eventbus.topics"):
+    with caplog.at_level("WARNING", logger="tradecore_eventbus._internal.wire.topics"):
         await bus.publish_stream(channel, {"event_type": "X"})
     assert any("convention" in r.getMessage() for r in caplog.records)
 

@@ -12,6 +12,11 @@ from collections.abc import Sequence
 
 import pytest
 
+from tradecore_eventbus._internal.transports.memory.broker import (
+    MemoryBroker,
+    murmur2,
+    partition_for_key,
+)
 from tradecore_eventbus.event_bus import EventBus
 from tradecore_eventbus.eventbus_transport_config import TransportConfig
 from tradecore_eventbus.exceptions import (
@@ -26,7 +31,6 @@ from tradecore_eventbus.memory_adapter import (
     MemoryRecord,
     MemoryTransportAdapter,
 )
-from tradecore_eventbus.memory_broker import MemoryBroker, murmur2, partition_for_key
 from tradecore_eventbus.transport_adapter import ConsumerSpec, OutgoingRecord, TopicSpec
 
 TOPIC = "transport.orders"

@@ -11,8 +11,8 @@ from tests.bus.conftest import test_configs
 from tests.conftest import make_pool
 
 from tradecore_eventbus import EventBus
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 from tradecore_eventbus.memory_adapter import MemoryTransportAdapter
-from tradecore_eventbus.memory_broker import MemoryBroker
 from tradecore_eventbus.redpanda_adapter import RedpandaTransportAdapter
 
 

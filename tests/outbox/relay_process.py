@@ -11,8 +11,8 @@ from tests.bus.conftest import make_adapter
 from tests.outbox.conftest import make_pool
 
 from tradecore_eventbus import EventBus
+from tradecore_eventbus._internal.outbox.store import OutboxRow
 from tradecore_eventbus.outbox_service import OutboxService
-from tradecore_eventbus.outbox_store import OutboxRow
 
 
 async def main(schema: str) -> None:

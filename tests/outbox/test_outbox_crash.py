@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tradecore_eventbus import EventBus
-from tradecore_eventbus.inbox import idempotent
+from tradecore_eventbus._internal.outbox.inbox import idempotent
 from tradecore_eventbus.outbox_service import OutboxService
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -12,7 +12,7 @@ from tests.outbox.conftest import make_pool
 from tests.reliability.conftest import read_topic
 
 from tradecore_eventbus import EventBus, EventValidationError, InvalidArgumentError, KafkaError
-from tradecore_eventbus.memory_broker import MemoryBroker
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 from tradecore_eventbus.outbox_service import OutboxService, PgClient
 
 pytestmark = pytest.mark.postgres

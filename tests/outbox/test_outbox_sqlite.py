@@ -9,10 +9,10 @@ import aiosqlite
 import pytest
 
 from tradecore_eventbus import EventBus, EventValidationError
-from tradecore_eventbus.inbox import idempotent
-from tradecore_eventbus.memory_broker import MemoryBroker
+from tradecore_eventbus._internal.outbox.inbox import idempotent
+from tradecore_eventbus._internal.outbox.store import OutboxRow
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 from tradecore_eventbus.outbox_service import OutboxService
-from tradecore_eventbus.outbox_store import OutboxRow
 
 
 class Crash(BaseException):

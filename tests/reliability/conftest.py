@@ -13,8 +13,8 @@ from tests.bus.conftest import test_configs
 
 from tradecore_eventbus import EventBus, RetryConfig
 from tradecore_eventbus._core import ManualClock
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 from tradecore_eventbus.memory_adapter import MemoryTransportAdapter
-from tradecore_eventbus.memory_broker import MemoryBroker
 from tradecore_eventbus.redpanda_adapter import RedpandaTransportAdapter
 
 FAST_RETRY = RetryConfig(max_attempts=3, initial_delay_ms=10, max_delay_ms=50, backoff_factor=2.0)

@@ -20,7 +20,7 @@ from tradecore_eventbus import (
     TransportConfig,
 )
 from tradecore_eventbus._core import ManualClock
-from tradecore_eventbus.memory_broker import MemoryBroker
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 
 
 def refused() -> KafkaError:

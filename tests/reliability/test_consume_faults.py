@@ -12,7 +12,7 @@ from tests.bus.conftest import TRANSPORTS
 from tests.reliability.conftest import BusBuilder, read_topic
 
 from tradecore_eventbus import EventBus
-from tradecore_eventbus.memory_broker import MemoryBroker
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -17,8 +17,8 @@ from tradecore_eventbus import (
     RetryConfig,
     TransportTimeoutError,
 )
-from tradecore_eventbus import publisher as publisher_module
-from tradecore_eventbus.memory_broker import MemoryBroker
+from tradecore_eventbus._internal.publishing import pipeline as publisher_module
+from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 
 
 def timeout_error() -> TransportTimeoutError:

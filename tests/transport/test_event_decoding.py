@@ -13,7 +13,7 @@ from tests.conftest import TopicFactory, unique
 from tests.transport.test_producer_consumer import consume
 
 from tradecore_eventbus import _core
-from tradecore_eventbus.envelope import decode
+from tradecore_eventbus._internal.wire.envelope import decode
 from tradecore_eventbus.exceptions import DeserializationError
 
 pytestmark = pytest.mark.kafka

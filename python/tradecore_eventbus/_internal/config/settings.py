@@ -1,0 +1,419 @@
+"""Configuration: ``EventBusConfig`` (behaviour of the bus) and ``TransportConfig`` (Kafka).
+
+``from_env()`` reads every variable of the guide's Configuration Reference with the guide's
+defaults, plus the few this package adds (all listed in the README's configuration table).
+A value that cannot be used raises :class:`ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypeVar
+
+from ...exceptions import ConfigError
+from ..reliability.retry import RetryConfig
+
+T = TypeVar("T")
+Env = Mapping[str, str]
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+def _read(env: Env, name: str, default: T, parse: Callable[[str], T], what: str) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{name}={raw!r} is not {what}: {exc}") from None
+
+
+def _bool(value: str) -> bool:
+    v = value.lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _int_min(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        n = int(value)
+        if n < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return n
+
+    return parse
+
+
+def _float_min(minimum: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        n = float(value)
+        if n != n or n < minimum:  # NaN or too small
+            raise ValueError(f"must be at least {minimum}")
+        return n
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        v = value.lower()
+        if v not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return v
+
+    return parse
+
+
+TopicType = Literal["stream", "pubsub"]
+
+
+@dataclass(frozen=True)
+class CircuitBreakerConfig:
+    failure_threshold: int = 5
+    success_threshold: int = 3
+    timeout_seconds: float = 30.0
+    half_open_calls: int = 3
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """Per-topic overrides registered with :meth:`EventBusConfig.add_topic_config`."""
+
+    topic_name: str
+    topic_type: TopicType = "stream"
+    retry_config: RetryConfig | None = None
+    partitions: int | None = None
+    retention_ms: int | None = None
+
+
+@dataclass
+class EventBusConfig:
+    enable_event_bus: bool = True
+    enable_dlq: bool = True
+    dlq_topic_suffix: str = ".dlq"
+    validate_on_publish: bool = True
+    #: Reject event types that have no registered model (default: let them pass).
+    strict_validation: bool = False
+    circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
+    #: Breaker of channels marked critical: trips sooner, recovers sooner.
+    critical_circuit_breaker: CircuitBreakerConfig = field(
+        default_factory=lambda: CircuitBreakerConfig(failure_threshold=3, timeout_seconds=15.0)
+    )
+    publish_retry: RetryConfig = field(default_factory=RetryConfig)
+    #: Publish attempts on critical channels (more than ``publish_retry.max_attempts``).
+    critical_publish_max_attempts: int = 10
+    #: Handler retries before an event goes to the DLQ.
+    handler_retry: RetryConfig = field(
+        default_factory=lambda: RetryConfig(max_attempts=3, initial_delay_ms=100, max_delay_ms=2000)
+    )
+    sub_batch_size: int = 10
+    sub_block_ms: int = 10_000
+    #: How long a subscribe call may wait for its consumer to join the group and be live.
+    consumer_poll_timeout_ms: int = 15_000
+    #: Partitions of one subscription handled concurrently (each one in order).
+    max_concurrent_partitions: int = 8
+    close_timeout_seconds: float = 30.0
+    #: Where events that could reach neither their topic nor the DLQ are kept until replayed.
+    spool_dir: str = ".eventbus-spool"
+    #: How long a publish waits for a ping before deciding the broker is still away (only
+    #: while its topic has events in the spool).
+    spool_ping_timeout_seconds: float = 1.0
+    topic_configs: dict[str, TopicConfig] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> EventBusConfig:
+        e: Env = os.environ if env is None else env
+        cb = CircuitBreakerConfig(
+            failure_threshold=_read(
+                e, "EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5, _int_min(1), "an integer >= 1"
+            ),
+            success_threshold=_read(
+                e, "EVENT_BUS_CIRCUIT_BREAKER_SUCCESS_THRESHOLD", 3, _int_min(1), "an integer >= 1"
+            ),
+            timeout_seconds=_read(
+                e,
+                "EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS",
+                30.0,
+                _float_min(0.0),
+                "a number of seconds >= 0",
+            ),
+            half_open_calls=_read(
+                e, "EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS", 3, _int_min(1), "an integer >= 1"
+            ),
+        )
+        critical = CircuitBreakerConfig(
+            failure_threshold=_read(
+                e,
+                "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+                3,
+                _int_min(1),
+                "an integer >= 1",
+            ),
+            success_threshold=cb.success_threshold,
+            timeout_seconds=_read(
+                e,
+                "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_TIMEOUT_SECONDS",
+                15.0,
+                _float_min(0.0),
+                "a number of seconds >= 0",
+            ),
+            half_open_calls=cb.half_open_calls,
+        )
+        retry = RetryConfig(
+            max_attempts=_read(
+                e, "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS", 5, _int_min(1), "an integer >= 1"
+            ),
+            initial_delay_ms=_read(
+                e, "EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS", 200, _int_min(0), "an integer >= 0"
+            ),
+            max_delay_ms=_read(
+                e, "EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS", 5000, _int_min(0), "an integer >= 0"
+            ),
+            backoff_factor=_read(
+                e, "EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR", 2.0, _float_min(1.0), "a number >= 1.0"
+            ),
+        )
+        handler_retry = RetryConfig(
+            max_attempts=_read(
+                e, "EVENT_BUS_HANDLER_RETRY_MAX_ATTEMPTS", 3, _int_min(1), "an integer >= 1"
+            ),
+            initial_delay_ms=_read(
+                e, "EVENT_BUS_HANDLER_RETRY_INITIAL_DELAY_MS", 100, _int_min(0), "an integer >= 0"
+            ),
+            max_delay_ms=_read(
+                e, "EVENT_BUS_HANDLER_RETRY_MAX_DELAY_MS", 2000, _int_min(0), "an integer >= 0"
+            ),
+            backoff_factor=retry.backoff_factor,
+        )
+        config = cls(
+            enable_event_bus=_read(e, "ENABLE_EVENT_BUS", True, _bool, "true or false"),
+            enable_dlq=_read(e, "ENABLE_DLQ", True, _bool, "true or false"),
+            dlq_topic_suffix=_read(
+                e, "DLQ_TOPIC_SUFFIX", ".dlq", _dlq_suffix, "a topic name suffix"
+            ),
+            validate_on_publish=_read(
+                e, "EVENT_BUS_VALIDATE_ON_PUBLISH", True, _bool, "true or false"
+            ),
+            strict_validation=_read(
+                e, "EVENT_BUS_STRICT_VALIDATION", False, _bool, "true or false"
+            ),
+            circuit_breaker=cb,
+            critical_circuit_breaker=critical,
+            publish_retry=retry,
+            critical_publish_max_attempts=_read(
+                e,
+                "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS",
+                max(10, retry.max_attempts),
+                _int_min(1),
+                "an integer >= 1",
+            ),
+            handler_retry=handler_retry,
+            sub_batch_size=_read(e, "EVENT_BUS_SUB_BATCH_SIZE", 10, _int_min(1), "an integer >= 1"),
+            sub_block_ms=_read(e, "EVENT_BUS_SUB_BLOCK_MS", 10_000, _int_min(1), "an integer >= 1"),
+            consumer_poll_timeout_ms=_read(
+                e, "EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS", 15_000, _int_min(1), "an integer >= 1"
+            ),
+            max_concurrent_partitions=_read(
+                e, "EVENT_BUS_MAX_CONCURRENT_PARTITIONS", 8, _int_min(1), "an integer >= 1"
+            ),
+            close_timeout_seconds=_read(
+                e,
+                "EVENT_BUS_CLOSE_TIMEOUT_SECONDS",
+                30.0,
+                _float_min(0.0),
+                "a number of seconds >= 0",
+            ),
+            spool_dir=_read(e, "EVENT_BUS_SPOOL_DIR", ".eventbus-spool", str, "a directory"),
+        )
+        if config.critical_publish_max_attempts < retry.max_attempts:
+            raise ConfigError(
+                "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS must not be below "
+                "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS: critical channels get more attempts"
+            )
+        return config
+
+    def add_topic_config(
+        self,
+        topic_name: str,
+        topic_type: TopicType = "stream",
+        retry_config: RetryConfig | None = None,
+        *,
+        partitions: int | None = None,
+        retention_ms: int | None = None,
+    ) -> TopicConfig:
+        """Registers per-topic settings (retry policy, partitions, retention)."""
+        if topic_type not in ("stream", "pubsub"):
+            raise ConfigError(f"topic_type must be 'stream' or 'pubsub', not {topic_type!r}")
+        if partitions is not None and partitions < 1:
+            raise ConfigError(f"partitions of {topic_name!r} must be at least 1")
+        tc = TopicConfig(topic_name, topic_type, retry_config, partitions, retention_ms)
+        self.topic_configs[topic_name] = tc
+        return tc
+
+    def topic_config(self, channel: str) -> TopicConfig | None:
+        return self.topic_configs.get(channel)
+
+    def handler_retry_for(self, channel: str) -> RetryConfig:
+        """How a failing handler of ``channel`` is retried before the DLQ: the channel's
+        ``add_topic_config`` retry policy if it has one, else the handler default."""
+        tc = self.topic_configs.get(channel)
+        if tc is not None and tc.retry_config is not None:
+            return tc.retry_config
+        return self.handler_retry
+
+    def retry_for(self, channel: str, critical: bool) -> RetryConfig:
+        """The publish retry policy of a channel: its own, else the default (more attempts
+        when critical)."""
+        tc = self.topic_configs.get(channel)
+        if tc is not None and tc.retry_config is not None:
+            return tc.retry_config
+        if critical:
+            return replace(self.publish_retry, max_attempts=self.critical_publish_max_attempts)
+        return self.publish_retry
+
+
+def _dlq_suffix(value: str) -> str:
+    if not value or any(not (c.isalnum() or c in "._-") for c in value):
+        raise ValueError("only letters, digits, '.', '_' and '-' are allowed")
+    return value
+
+
+@dataclass
+class TransportConfig:
+    bootstrap_servers: str = "localhost:19092"
+    client_id: str = "tradecore"
+    topic_prefix: str = ""
+    producer_acks: str = "all"
+    producer_compression_type: str = "lz4"
+    producer_linger_ms: int = 10
+    producer_batch_size: int = 16384
+    #: librdkafka ``message.timeout.ms``: how long one publish attempt may wait for the broker.
+    producer_delivery_timeout_ms: int = 30_000
+    producer_enable_idempotence: bool = True
+    #: Records carry ``event_type``, ``event_id`` and ``content-type`` headers besides the
+    #: JSON value (which holds the same). Off by default: they cost about a third of the
+    #: publish throughput.
+    producer_event_headers: bool = False
+    consumer_group_id_prefix: str = "tradecore"
+    consumer_session_timeout_ms: int = 45_000
+    consumer_heartbeat_interval_ms: int = 3_000
+    consumer_max_poll_records: int = 500
+    consumer_auto_offset_reset: str = "earliest"
+    consumer_partition_assignment_strategy: str = "sticky"
+    commit_interval_ms: int = 5_000
+    commit_batch_size: int = 100
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+    #: Any other librdkafka property (TLS, SASL, tuning), applied to every client.
+    librdkafka_config: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> TransportConfig:
+        e: Env = os.environ if env is None else env
+        extra: dict[str, str] = {}
+        for var, prop in _SECURITY_VARS.items():
+            if e.get(var):
+                extra[prop] = e[var]
+        cfg = cls(
+            bootstrap_servers=_read(
+                e, "REDPANDA_BOOTSTRAP_SERVERS", "localhost:19092", _nonempty, "a host:port list"
+            ),
+            client_id=_read(e, "REDPANDA_CLIENT_ID", "tradecore", _nonempty, "a client id"),
+            topic_prefix=e.get("KAFKA_TOPIC_PREFIX", "").strip(),
+            producer_acks=_read(
+                e, "KAFKA_PRODUCER_ACKS", "all", _choice("all", "-1", "1", "0"), "all, 1 or 0"
+            ),
+            producer_compression_type=_read(
+                e,
+                "KAFKA_PRODUCER_COMPRESSION_TYPE",
+                "lz4",
+                _choice("none", "gzip", "snappy", "lz4", "zstd"),
+                "a compression type",
+            ),
+            producer_linger_ms=_read(
+                e, "KAFKA_PRODUCER_LINGER_MS", 10, _int_min(0), "an integer >= 0"
+            ),
+            producer_batch_size=_read(
+                e, "KAFKA_PRODUCER_BATCH_SIZE", 16384, _int_min(1), "an integer >= 1"
+            ),
+            producer_delivery_timeout_ms=_read(
+                e, "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", 30_000, _int_min(1), "an integer >= 1"
+            ),
+            producer_enable_idempotence=_read(
+                e, "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", True, _bool, "true or false"
+            ),
+            producer_event_headers=_read(
+                e, "KAFKA_PRODUCER_EVENT_HEADERS", False, _bool, "true or false"
+            ),
+            consumer_group_id_prefix=e.get("KAFKA_CONSUMER_GROUP_ID_PREFIX", "tradecore").strip(),
+            consumer_session_timeout_ms=_read(
+                e, "KAFKA_CONSUMER_SESSION_TIMEOUT_MS", 45_000, _int_min(1), "an integer >= 1"
+            ),
+            consumer_heartbeat_interval_ms=_read(
+                e, "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS", 3_000, _int_min(1), "an integer >= 1"
+            ),
+            consumer_max_poll_records=_read(
+                e, "KAFKA_CONSUMER_MAX_POLL_RECORDS", 500, _int_min(1), "an integer >= 1"
+            ),
+            consumer_auto_offset_reset=_read(
+                e,
+                "KAFKA_CONSUMER_AUTO_OFFSET_RESET",
+                "earliest",
+                _choice("earliest", "latest"),
+                "earliest or latest",
+            ),
+            consumer_partition_assignment_strategy=_read(
+                e,
+                "KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY",
+                "sticky",
+                _choice("sticky", "cooperative-sticky", "range", "roundrobin"),
+                "sticky, cooperative-sticky, range or roundrobin",
+            ),
+            commit_interval_ms=_read(
+                e, "KAFKA_COMMIT_INTERVAL_MS", 5_000, _int_min(1), "an integer >= 1"
+            ),
+            commit_batch_size=_read(
+                e, "KAFKA_COMMIT_BATCH_SIZE", 100, _int_min(1), "an integer >= 1"
+            ),
+            topic_partitions=_read(e, "KAFKA_TOPIC_PARTITIONS", 6, _int_min(1), "an integer >= 1"),
+            topic_replication_factor=_read(
+                e, "KAFKA_TOPIC_REPLICATION_FACTOR", 1, _int_min(1), "an integer >= 1"
+            ),
+            librdkafka_config=extra,
+        )
+        if cfg.producer_enable_idempotence and cfg.producer_acks not in ("all", "-1"):
+            raise ConfigError(
+                f"KAFKA_PRODUCER_ACKS={cfg.producer_acks} needs "
+                "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE=false (idempotent producers use acks=all)"
+            )
+        if cfg.consumer_heartbeat_interval_ms >= cfg.consumer_session_timeout_ms:
+            raise ConfigError(
+                "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS must be lower than "
+                "KAFKA_CONSUMER_SESSION_TIMEOUT_MS"
+            )
+        return cfg
+
+
+def _nonempty(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+#: Environment variables for TLS / SASL, passed to librdkafka as these properties.
+_SECURITY_VARS = {
+    "KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "KAFKA_SASL_USERNAME": "sasl.username",
+    "KAFKA_SASL_PASSWORD": "sasl.password",
+    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+    "KAFKA_SSL_CERTIFICATE_LOCATION": "ssl.certificate.location",
+    "KAFKA_SSL_KEY_LOCATION": "ssl.key.location",
+}

@@ -1,0 +1,276 @@
+"""Turning caller events into records: enrichment, validation and encoding, all before
+anything is sent, so a batch with one bad event sends nothing.
+
+Events with nothing to validate (validation off, or no registered model for their type) are
+enriched and encoded in one pass in Rust (``_core.encode_events``); events checked against
+a Pydantic model take the Python path. Both give the same records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tradecore_eventbus import _core
+
+from ...exceptions import EventValidationError
+from ..transports.protocol import ProducerLike
+from ..transports.structs import OutgoingRecord
+from ..validation.registry import EVENT_TYPE_TO_PYDANTIC_MODEL, validate_event
+from ..wire.envelope import _json_default, encode, enrich, headers_for
+
+logger = logging.getLogger("tradecore_eventbus.publish")
+
+
+class PreparedBatch(Protocol):
+    """Encoded events ready to send, addressed by position."""
+
+    @property
+    def source(self) -> Any:
+        """What results read event ids, types and events from (see ``results_for``)."""
+        ...
+
+    def __len__(self) -> int: ...
+    def event_id(self, i: int) -> str: ...
+    def event_type(self, i: int) -> str: ...
+    def event(self, i: int) -> dict[str, Any]: ...
+    def record(self, i: int) -> OutgoingRecord: ...
+    async def send(
+        self, producer: ProducerLike, topic: str, indices: Sequence[int]
+    ) -> Sequence[tuple[int, int]]: ...
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    event: dict[str, Any]
+    record: OutgoingRecord
+
+
+class PythonBatch:
+    """Events prepared in Python (validated against their models)."""
+
+    def __init__(self, events: list[PreparedEvent]) -> None:
+        self.events = events
+
+    @property
+    def source(self) -> PythonBatch:
+        return self
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def event_id(self, i: int) -> str:
+        return str(self.events[i].event["event_id"])
+
+    def event_type(self, i: int) -> str:
+        return str(self.events[i].event["event_type"])
+
+    def event(self, i: int) -> dict[str, Any]:
+        return self.events[i].event
+
+    def record(self, i: int) -> OutgoingRecord:
+        return self.events[i].record
+
+    async def send(
+        self, producer: ProducerLike, topic: str, indices: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        return await producer.send_batch(topic, [self.events[i].record for i in indices])
+
+
+class RustBatch:
+    """Events enriched and encoded by the Rust core; sent without leaving Rust when the
+    producer is the Rust one."""
+
+    def __init__(self, batch: _core.EncodedBatch) -> None:
+        self.batch = batch
+
+    @property
+    def source(self) -> _core.EncodedBatch:
+        return self.batch
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def event_id(self, i: int) -> str:
+        return self.batch.event_id(i)
+
+    def event_type(self, i: int) -> str:
+        return self.batch.event_type(i)
+
+    def event(self, i: int) -> dict[str, Any]:
+        return self.batch.event(i)
+
+    def record(self, i: int) -> OutgoingRecord:
+        return self.batch.record(i)
+
+    async def send(
+        self, producer: ProducerLike, topic: str, indices: Sequence[int]
+    ) -> Sequence[tuple[int, int]]:
+        send_encoded = getattr(producer, "send_encoded", None)
+        if send_encoded is not None:
+            whole = len(indices) == len(self.batch)
+            result: Sequence[tuple[int, int]] = await send_encoded(
+                topic, self.batch, None if whole else list(indices)
+            )
+            return result
+        return await producer.send_batch(topic, [self.record(i) for i in indices])
+
+
+# What one published event became: channel, topic, event_id, event_type, partition, offset,
+# key, and ``event`` (the enriched event, read from the batch on access). Built in Rust for
+# a whole batch at once (``results_for``): as a Python dataclass it cost more than encoding.
+PublishResult = _core.PublishResult
+
+
+def results_for(
+    channel: str,
+    topic: str,
+    keys: str | list[str | None] | None,
+    prepared: PreparedBatch,
+    deliveries: Sequence[tuple[int, int]],
+    indices: Sequence[int] | None = None,
+) -> list[PublishResult]:
+    """``deliveries[j]`` belongs to the event at ``indices[j]`` (or ``j``) of ``prepared``."""
+    return _core.publish_results(
+        channel,
+        topic,
+        keys,
+        prepared.source,
+        deliveries,
+        None if indices is None else list(indices),
+    )
+
+
+def prepare_one(
+    event_data: Mapping[str, Any],
+    key: str | None,
+    *,
+    validate: bool,
+    strict: bool,
+    headers: bool = False,
+) -> PreparedEvent:
+    event = enrich(event_data)
+    if validate:
+        model = validate_event(event, strict=strict)
+        if model is not None:
+            # Send what the model accepted (coerced values, defaults), extra fields included.
+            event = model.model_dump(mode="json")
+    value = encode(event)
+    return PreparedEvent(
+        event,
+        (
+            key.encode() if key is not None else None,
+            value,
+            headers_for(event) if headers else [],
+        ),
+    )
+
+
+def _encoding_error(message: str) -> EventValidationError:
+    return EventValidationError(
+        message, errors=[{"type": "value_error", "loc": (), "msg": message}]
+    )
+
+
+def _needs_python(events: Sequence[Any], validate: bool, strict: bool) -> bool:
+    if validate and strict:
+        return True
+    registry = EVENT_TYPE_TO_PYDANTIC_MODEL
+    for e in events:
+        if type(e) is not dict:
+            return True
+        if validate and registry and e.get("event_type") in registry:
+            return True
+    return False
+
+
+def prepare_each(
+    events: Sequence[Mapping[str, Any]],
+    keys: Sequence[str | None],
+    *,
+    validate: bool,
+    strict: bool,
+    headers: bool = False,
+) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
+    """Prepares events independently: the batch of those that are valid, the original
+    position of each of them, and the error of each invalid one (by position)."""
+    failures: dict[int, EventValidationError] = {}
+    if not _needs_python(events, validate, strict):
+        encoded, problems = _core.encode_events(
+            events, list(keys), _json_default, event_headers=headers
+        )
+        for i, message in problems:
+            failures[i] = _encoding_error(message)
+        return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
+    prepared: list[PreparedEvent] = []
+    positions: list[int] = []
+    for i, data in enumerate(events):
+        try:
+            prepared.append(
+                prepare_one(data, keys[i], validate=validate, strict=strict, headers=headers)
+            )
+            positions.append(i)
+        except EventValidationError as exc:
+            failures[i] = exc
+    return PythonBatch(prepared), positions, failures
+
+
+def prepare(
+    channel: str,
+    events: Sequence[Mapping[str, Any]],
+    key: str | Sequence[str | None] | None,
+    *,
+    validate: bool,
+    strict: bool,
+    headers: bool = False,
+) -> PreparedBatch:
+    """Prepares every event or raises one :class:`EventValidationError`: for a single event
+    its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
+    (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``).
+
+    ``key`` is one partition key for all events, or one per event."""
+    if isinstance(events, Mapping | str | bytes):
+        raise EventValidationError(
+            "events_data_list must be a list of event dicts",
+            errors=[{"type": "list_type", "loc": (), "input": type(events).__name__}],
+        )
+    failures: list[tuple[int, EventValidationError]] = []
+    batch: PreparedBatch
+    if not _needs_python(events, validate, strict):
+        encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
+        failures = [
+            (
+                i,
+                EventValidationError(
+                    message, errors=[{"type": "value_error", "loc": (), "msg": message}]
+                ),
+            )
+            for i, message in problems
+        ]
+        batch = RustBatch(encoded)
+    else:
+        prepared: list[PreparedEvent] = []
+        for i, data in enumerate(events):
+            k = key if key is None or isinstance(key, str) else key[i]
+            try:
+                prepared.append(
+                    prepare_one(data, k, validate=validate, strict=strict, headers=headers)
+                )
+            except EventValidationError as exc:
+                failures.append((i, exc))
+        batch = PythonBatch(prepared)
+    if not failures:
+        return batch
+    if len(events) == 1:
+        # One event: its own error, with Pydantic's error list.
+        logger.warning("not publishing to %s: %s", channel, failures[0][1].message)
+        raise failures[0][1]
+    where = "; ".join(f"position {i}: {exc.message}" for i, exc in failures)
+    message = f"{len(failures)} of {len(events)} events are invalid, none was sent: {where}"
+    logger.warning("not publishing to %s: %s", channel, message)
+    raise EventValidationError(
+        message,
+        errors=[{"index": i, "message": exc.message, "errors": exc.errors} for i, exc in failures],
+    )

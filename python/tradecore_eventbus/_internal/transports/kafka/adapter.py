@@ -1,0 +1,197 @@
+"""``RedpandaTransportAdapter``: the Kafka / Redpanda transport, on the Rust core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from tradecore_eventbus import _core
+
+from ....exceptions import ClosedError, EventBusError, TransportTimeoutError
+from ...config.consumer_groups import WorkerType
+from ...config.settings import EventBusConfig, TransportConfig
+from ...wire.envelope import event_id_of
+from ..protocol import (
+    ConsumerLike,
+    ConsumerSpec,
+    ProducerLike,
+    TopicSpec,
+    TransportAdapter,
+)
+from .poll import poll_batch
+
+logger = logging.getLogger("tradecore_eventbus.redpanda")
+
+
+#: Topic creation waits at most this long (it runs on the first publish of a channel).
+TOPIC_ADMIN_TIMEOUT_S = 10.0
+
+
+class RedpandaTransportAdapter(TransportAdapter):
+    """Kafka-compatible transport (Apache Kafka, Redpanda) through librdkafka in Rust.
+
+    ``bootstrap_servers`` and ``client_id`` override the transport config (by default
+    ``TransportConfig.from_env()``); ``worker_type`` sets the consumer group that
+    ``subscribe_stream`` uses when it is given none.
+    """
+
+    name = "redpanda"
+
+    def __init__(
+        self,
+        bootstrap_servers: str | None = None,
+        client_id: str | None = None,
+        event_bus_config: EventBusConfig | None = None,
+        transport_config: TransportConfig | None = None,
+        worker_type: WorkerType | None = None,
+    ) -> None:
+        tc = transport_config if transport_config is not None else TransportConfig.from_env()
+        if bootstrap_servers:
+            tc = replace(tc, bootstrap_servers=bootstrap_servers)
+        if client_id:
+            tc = replace(tc, client_id=client_id)
+        self.transport_config = tc
+        self.event_bus_config = (
+            event_bus_config if event_bus_config is not None else EventBusConfig.from_env()
+        )
+        self.worker_type = worker_type
+        self._producer: _core.Producer | None = None
+        self._admin: _core.Admin | None = None
+        self._known_topics: set[str] = set()
+        self._closed = False
+
+    @property
+    def default_consumer_group(self) -> str | None:
+        return self.worker_type.consumer_group if self.worker_type is not None else None
+
+    def _admin_client(self) -> _core.Admin:
+        if self._admin is None:
+            tc = self.transport_config
+            self._admin = _core.Admin(
+                tc.bootstrap_servers, client_id=f"{tc.client_id}-admin", config=tc.librdkafka_config
+            )
+        return self._admin
+
+    async def start(self) -> None:
+        if self._closed:
+            raise ClosedError("the transport adapter is closed")
+        if self._producer is None:
+            tc = self.transport_config
+            self._producer = _core.Producer(
+                tc.bootstrap_servers,
+                client_id=tc.client_id,
+                acks=tc.producer_acks,
+                compression_type=tc.producer_compression_type,
+                linger_ms=tc.producer_linger_ms,
+                batch_size=tc.producer_batch_size,
+                enable_idempotence=tc.producer_enable_idempotence,
+                delivery_timeout_ms=tc.producer_delivery_timeout_ms,
+                config=tc.librdkafka_config,
+            )
+
+    def producer(self) -> ProducerLike:
+        if self._closed:
+            raise ClosedError("the transport adapter is closed")
+        if self._producer is None:
+            raise ClosedError("the transport adapter was not started")
+        return self._producer
+
+    def new_consumer(self, spec: ConsumerSpec) -> ConsumerLike:
+        tc = self.transport_config
+        return _core.Consumer(
+            tc.bootstrap_servers,
+            spec.group_id,
+            client_id=spec.client_id,
+            auto_offset_reset=spec.auto_offset_reset,
+            enable_commit=spec.enable_commit,
+            commit_batch_size=tc.commit_batch_size,
+            commit_interval_ms=tc.commit_interval_ms,
+            session_timeout_ms=tc.consumer_session_timeout_ms,
+            heartbeat_interval_ms=tc.consumer_heartbeat_interval_ms,
+            max_poll_records=spec.max_poll_records,
+            partition_assignment_strategy=tc.consumer_partition_assignment_strategy,
+            config=tc.librdkafka_config,
+        )
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
+        missing = [s for s in specs if s.name not in self._known_topics]
+        result = {s.name: "exists" for s in specs if s.name in self._known_topics}
+        if missing:
+            created = await self._admin_client().create_topics(
+                [(s.name, s.partitions, s.replication_factor, dict(s.configs)) for s in missing],
+                TOPIC_ADMIN_TIMEOUT_S,
+            )
+            result.update(created)
+            self._known_topics.update(created)
+        return result
+
+    async def find_event_ids(
+        self, topic: str, event_ids: set[str], since_ms: int, timeout: float = 30.0
+    ) -> set[str]:
+        tc = self.transport_config
+        reader = _core.Consumer(
+            tc.bootstrap_servers,
+            f"{tc.consumer_group_id_prefix}-reader-{uuid.uuid4().hex[:12]}",
+            client_id=f"{tc.client_id}-reader",
+            enable_commit=False,
+            config=tc.librdkafka_config,
+        )
+        found: set[str] = set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            # Right after a broker comes back its partitions may briefly have no leader.
+            while True:
+                try:
+                    plan = await reader.assign_from_time(topic, since_ms, timeout)
+                    break
+                except EventBusError as exc:
+                    if not exc.retriable or loop.time() + 0.5 > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
+            remaining = {p: end for p, start, end in plan if start < end}
+            while remaining and loop.time() < deadline:
+                for record in await poll_batch(reader, 500, min(1.0, deadline - loop.time())):
+                    event_id = event_id_of(record.headers, record.value)
+                    if event_id is not None and event_id in event_ids:
+                        found.add(event_id)
+                    end = remaining.get(record.partition)
+                    if end is not None and record.offset + 1 >= end:
+                        del remaining[record.partition]
+            if remaining:
+                raise TransportTimeoutError(
+                    f"reading {topic} back took longer than {timeout}s "
+                    f"({len(remaining)} partition(s) not read to the end)"
+                )
+        finally:
+            await reader.close()
+        return found
+
+    async def describe_topic(self, topic: str) -> dict[str, str]:
+        return await self._admin_client().describe_topic(topic)
+
+    async def list_topics(self) -> dict[str, int]:
+        return await self._admin_client().list_topics()
+
+    async def ping(self, timeout: float) -> bool:
+        try:
+            return await self._admin_client().ping(timeout) > 0
+        except EventBusError as exc:
+            logger.warning("ping failed: %s", exc)
+            return False
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = dict(self._producer.stats()) if self._producer is not None else {}
+        stats["producer_started"] = self._producer is not None and not self._closed
+        return stats
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._producer is not None:
+            await self._producer.close(self.event_bus_config.close_timeout_seconds)
