@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.chaos import modes
 from tests.chaos.infra import ROOT
+from tests.chaos.workload import ACKED, SPOOLED, History
 
 DOC = ROOT / "docs/reliability.md"
 CACHE = ROOT / ".cache/chaos"
@@ -58,6 +59,16 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
     mode: str = modes.MODE
     run_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
+
+    def published(self, history: History) -> None:
+        """What the publishers did, from their own history: the row of a scenario that fails
+        before the checker ran still says how much it published."""
+        outcomes = history.outcomes()
+        self.events, self.acked, self.spooled = (
+            len(history.final()),
+            outcomes[ACKED],
+            outcomes[SPOOLED],
+        )
 
     def row(self) -> str:
         redelivered = "-" if self.redelivered is None else str(self.redelivered)

@@ -119,6 +119,7 @@ async def run(broker: SingleBroker, tmp_path: Path, result: ScenarioResult) -> N
         if not publishers.stopping.is_set():
             await publishers.stop(ONE_CALL_S + 10.0)
         await bus.close()
+        result.published(history)
 
     topic = bus.adapter.topic_for(channel)
     stored = await asyncio.to_thread(read_topic, BOOTSTRAP, topic)
