@@ -15,6 +15,11 @@
 #
 # Idempotent: start on a running cluster, stop on a stopped one, kill of a dead node and
 # restart of a running one do nothing. The single broker (broker.sh) is independent of it.
+#
+# Environment: KAFKA_START_TIMEOUT (s, default 120) bounds every wait for a broker to answer;
+# KAFKA_JVM_EXTRA adds JVM flags; KAFKA_CACHE_DIR (default .cache/kafka) and KAFKA_PORT_OFFSET
+# (added to every port) run a second copy beside the usual one; KAFKA_CLUSTER_HEAP sets each
+# node's heap (default 768m).
 set -euo pipefail
 
 LOG_TAG=cluster
