@@ -2,158 +2,171 @@
 # The project's own Kafka broker: a single-node Apache Kafka 4.x (KRaft) on 127.0.0.1:19092,
 # run from jars that Maven fetches once (pom.xml) into a git-ignored cache.
 #
-#   broker.sh start    fetch jars if needed, format fresh storage, start, wait until it answers
-#   broker.sh stop     stop the broker this script started (SIGTERM, then SIGKILL)
-#   broker.sh status   exit 0 when the broker answers on the port
-#   broker.sh pid      print the broker's pid (fault-injection tests SIGSTOP/SIGCONT it)
-#   broker.sh fetch    only fetch the jars
+#   broker.sh start       fetch jars if needed, format fresh storage, start, wait until it answers
+#   broker.sh stop        stop the broker this script started (SIGTERM, then SIGKILL)
+#   broker.sh kill        SIGKILL the broker (a crash); its storage is kept for `restart`
+#   broker.sh restart     start again on the existing storage (no format), wait until it answers
+#   broker.sh status      exit 0 when the broker answers on the port
+#   broker.sh pid         print the broker's pid (fault-injection tests SIGSTOP/SIGCONT it)
+#   broker.sh secure-env  print KEY=value lines for a client of the SASL_SSL listener
+#   broker.sh fetch       only fetch the jars
 #
-# Idempotent: start on a running broker and stop on a stopped one do nothing.
+# Besides PLAINTEXT on 19092 the broker has a SASL_SSL listener on 127.0.0.1:19094
+# (SCRAM-SHA-512, user `eventbus`, a password drawn at each start; a CA and a server
+# certificate made at each start with openssl). They live in .cache/kafka/run/: tls/ca.pem
+# for clients, secure.env for `secure-env`.
+#
+# Idempotent: start or restart on a running broker, and stop or kill on a stopped one, do nothing.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HERE=$ROOT/scripts/kafka
-CACHE=${KAFKA_CACHE_DIR:-$ROOT/.cache/kafka}
-LIBS=$CACHE/libs
+LOG_TAG=broker
+# shellcheck source=scripts/kafka/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 RUN=$CACHE/run
-PIDFILE=$RUN/broker.pid
-HOST=127.0.0.1
-PORT=19092
-START_TIMEOUT=${KAFKA_START_TIMEOUT:-120}
+TLS=$RUN/tls
+SECURE_ENV=$RUN/secure.env
+PORT=$((19092 + PORT_OFFSET))
+CONTROLLER_PORT=$((19093 + PORT_OFFSET))
+SECURE_PORT=$((19094 + PORT_OFFSET))
+HEAP=1g
+SCRAM_USER=eventbus
 
-log() { printf '[broker] %s\n' "$*" >&2; }
+our_pid() { jvm_pid "$RUN"; }
 
-port_open() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
-
-our_pid() {
-  [[ -f $PIDFILE ]] || return 1
-  local pid
-  pid=$(cat "$PIDFILE")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
+make_certs() {
+  # A throwaway CA and a server certificate for 127.0.0.1 and localhost (librdkafka checks
+  # the name it connected to against the SAN). EC P-256: key generation takes milliseconds,
+  # where RSA would add a noticeable part of a second to every start.
+  mkdir -p "$TLS"
+  (
+    cd "$TLS"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+      -subj "/CN=tradecore-eventbus test CA" -keyout ca.key -out ca.pem 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+      "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" \
+      -days 3650 -extfile server.ext -out server.pem 2>/dev/null
+    # Kafka's PEM keystore: the unencrypted PKCS#8 key followed by the certificate chain.
+    cat server.key server.pem ca.pem >server.keystore.pem
+    chmod 600 ./*.key server.keystore.pem
+  ) || { log "making the TLS certificates with openssl failed"; exit 1; }
 }
 
-ensure_tools() {
-  local missing=()
-  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null || missing+=(maven)
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]} with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+# The whole run directory, fresh: storage, certificates, the SCRAM user and its password.
+prepare_fresh() {
+  rm -rf "$RUN"
+  mkdir -p "$RUN/data" "$RUN/logs"
+  sed -e "s#@DATA_DIR@#$RUN/data#" -e "s#@TLS_DIR@#$TLS#" -e "s#@PORT@#$PORT#g" \
+    -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@SECURE_PORT@#$SECURE_PORT#g" \
+    "$HERE/server.properties.in" >"$RUN/server.properties"
+  make_certs
+  local password cluster_id
+  # Hex only: the value goes into StorageTool's `[name=...,password=...]` syntax unquoted.
+  password=$(openssl rand -hex 16)
+  cluster_id=$(new_cluster_id)
+  format_storage "$RUN" "$cluster_id" --standalone \
+    --add-scram "SCRAM-SHA-512=[name=$SCRAM_USER,password=$password]" || exit 1
+  (
+    umask 077
+    cat >"$SECURE_ENV" <<EOF
+KAFKA_SECURITY_PROTOCOL=SASL_SSL
+KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+KAFKA_SASL_USERNAME=$SCRAM_USER
+KAFKA_SASL_PASSWORD=$password
+KAFKA_SSL_CA_LOCATION=$TLS/ca.pem
+REDPANDA_BOOTSTRAP_SERVERS=$HOST:$SECURE_PORT
+EOF
+  )
 }
 
-fetch_jars() {
-  # The stamp carries the POM's hash, so changing a version in pom.xml fetches again.
-  local stamp="$LIBS/.pom-$(sha256sum "$HERE/pom.xml" | cut -c1-16)"
-  [[ -f $stamp ]] && return 0
-  ensure_tools
-  log "fetching Kafka jars from Maven Central into $LIBS"
-  rm -rf "$LIBS.tmp"
-  mkdir -p "$CACHE"
-  if ! mvn -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >"$CACHE/mvn.log" 2>&1; then
-    tail -n 40 "$CACHE/mvn.log" >&2
-    log "mvn dependency:copy-dependencies failed (full log: $CACHE/mvn.log)"
+# Starts the JVM on whatever storage is in $RUN and waits until both listeners answer.
+run_and_wait() {
+  local what=$1 began=$SECONDS offset
+  log "$what Kafka on $HOST:$PORT and SASL_SSL $HOST:$SECURE_PORT (data in $RUN)"
+  offset=$(launch "$RUN" "$HEAP")
+  if ! wait_ready "$RUN" "$offset" $((began + START_TIMEOUT)) "$PORT" "$SECURE_PORT"; then
+    print_log_tail "$RUN"
+    stop_jvm "$RUN" || true
     exit 1
   fi
-  rm -rf "$LIBS"
-  mv "$LIBS.tmp" "$LIBS"
-  touch "$stamp"
-}
-
-print_log_tail() {
-  for f in "$RUN/logs/server.log" "$RUN/stdout.log"; do
-    if [[ -f $f ]]; then
-      log "---- last lines of $f"
-      tail -n 40 "$f" >&2
-    fi
-  done
+  log "ready on $HOST:$PORT (pid $(our_pid)) after $((SECONDS - began))s"
 }
 
 start() {
-  if our_pid >/dev/null && port_open; then
+  if our_pid >/dev/null && port_open "$PORT"; then
     log "already running (pid $(our_pid)) on $HOST:$PORT"
     return 0
   fi
-  if port_open; then
+  if port_open "$PORT"; then
     log "something else already answers on $HOST:$PORT (a Redpanda from docker-compose?); using it"
     return 0
   fi
+  # Ours but not answering (still starting, or wedged): it would hold the storage we wipe.
+  stop_jvm "$RUN" 2>/dev/null || true
   fetch_jars
   ensure_tools
   # Fresh storage on every start: tests create their own uniquely named topics and groups.
-  rm -rf "$RUN"
-  mkdir -p "$RUN/data" "$RUN/logs"
-  sed "s#@DATA_DIR@#$RUN/data#" "$HERE/server.properties.in" >"$RUN/server.properties"
-  local cluster_id
-  # Kafka's own Uuid.randomUuid() never returns an id that starts with '-', which argparse
-  # would read as an option (1 start in 64 failed that way); generate the same kind of id.
-  cluster_id=$(python3 -c '
-import base64, uuid
-while True:
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    if not cid.startswith("-"):
-        print(cid)
-        break
-')
-  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$RUN/logs" \
-    kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$RUN/server.properties" --standalone \
-    >"$RUN/format.log" 2>&1 || { cat "$RUN/format.log" >&2; exit 1; }
-  log "starting Kafka on $HOST:$PORT (data in $RUN)"
-  nohup java -Xms1g -Xmx1g -XX:+UseZGC ${KAFKA_JVM_EXTRA:-} \
-    -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$RUN/logs" \
-    -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" >"$RUN/stdout.log" 2>&1 &
-  echo $! >"$PIDFILE"
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until port_open && grep -q 'Kafka Server started' "$RUN/logs/server.log" 2>/dev/null; do
-    if ! our_pid >/dev/null; then
-      log "the broker exited during startup"
-      print_log_tail
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "the broker did not answer within ${START_TIMEOUT}s"
-      print_log_tail
-      stop
-      exit 1
-    fi
-    sleep 0.5
-  done
-  log "ready on $HOST:$PORT (pid $(cat "$PIDFILE"))"
+  prepare_fresh
+  run_and_wait starting
+}
+
+restart() {
+  if our_pid >/dev/null && port_open "$PORT"; then
+    log "already running (pid $(our_pid)) on $HOST:$PORT"
+    return 0
+  fi
+  if ! has_storage "$RUN"; then
+    log "no broker storage in $RUN to restart on; use \`broker.sh start\`"
+    exit 1
+  fi
+  if port_open "$PORT"; then
+    log "something else answers on $HOST:$PORT; not restarting ours beside it"
+    exit 1
+  fi
+  stop_jvm "$RUN" 2>/dev/null || true
+  fetch_jars
+  run_and_wait "restarting (existing storage)"
 }
 
 stop() {
-  local pid
-  if ! pid=$(our_pid); then
-    rm -f "$PIDFILE"
+  if stop_jvm "$RUN"; then
+    log "stopped"
+  else
     log "not running"
-    return 0
   fi
-  # A paused broker (SIGSTOP in a fault test) cannot act on SIGTERM until it is continued.
-  kill -CONT "$pid" 2>/dev/null || true
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "did not stop within 30s; killing"
-    kill -KILL "$pid" 2>/dev/null || true
+}
+
+kill_broker() {
+  if kill_jvm "$RUN"; then
+    log "killed (SIGKILL); storage kept in $RUN"
+  else
+    log "not running"
   fi
-  rm -f "$PIDFILE"
-  log "stopped"
+}
+
+secure_env() {
+  if [[ ! -f $SECURE_ENV ]]; then
+    log "no $SECURE_ENV: the SASL_SSL listener exists only on a broker started by \`broker.sh start\`"
+    exit 1
+  fi
+  cat "$SECURE_ENV"
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  status) port_open ;;
+  kill) kill_broker ;;
+  restart) restart ;;
+  status) port_open "$PORT" ;;
   pid) our_pid ;;
+  secure-env) secure_env ;;
   fetch) fetch_jars ;;
   *)
-    echo "usage: $0 {start|stop|status|pid|fetch}" >&2
+    echo "usage: $0 {start|stop|kill|restart|status|pid|secure-env|fetch}" >&2
     exit 2
     ;;
 esac

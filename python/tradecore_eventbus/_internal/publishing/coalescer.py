@@ -26,6 +26,7 @@ class PublishingBus(Protocol):
         self, channel: str, topic: str, prepared: PreparedBatch
     ) -> Sequence[tuple[int, int]]: ...
 
+
 # Same logger as the EventBus: these are its publish calls.
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 

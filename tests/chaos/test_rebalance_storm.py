@@ -1,0 +1,134 @@
+"""Scenario 4, a rebalance storm: consumers of one group (cooperative-sticky, the default)
+join and leave every few seconds while events are published. Every stored event must be
+handled (lost 0). Redeliveries are allowed (at-least-once) but bounded: partitions move
+only at rebalances, their revoked offsets are committed in the rebalance callback, and a
+member that leaves commits what it handled, so each move can hand its new owner at most
+what the old one had fetched but not finished."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from tests.chaos import modes
+from tests.chaos.checker import check, check_consumption, read_topic
+from tests.chaos.infra import SingleBroker, pause, poll_until
+from tests.chaos.report import ScenarioResult, median_line, recording
+from tests.chaos.workload import ACKED, Handled, History, KeyedPublishers, make_bus
+from tests.chaos.workload import transport_config as chaos_transport
+from tests.conftest import BOOTSTRAP
+
+from tradecore_eventbus import EventBusConfig
+
+MODE = modes.REBALANCE_STORM
+#: The storm's sequence of joins and leaves is random but repeatable: CHAOS_SEED replays one.
+SEED = int(os.environ.get("CHAOS_SEED", "20261202"))
+#: A join returns once the member is live; subscribe_stream waits at most this long.
+LIVE_TIMEOUT_S = EventBusConfig().consumer_poll_timeout_ms / 1000
+LEAVE_S = EventBusConfig().close_timeout_seconds
+CATCH_UP_S = 60.0
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.kafka,
+    pytest.mark.timeout(int(MODE.changes * (MODE.period_s + LIVE_TIMEOUT_S + LEAVE_S) + 300)),
+]
+
+
+async def test_a_rebalance_storm_loses_nothing_and_bounds_redeliveries(
+    single_broker: SingleBroker, tmp_path: Path
+) -> None:
+    result = ScenarioResult("4-rebalance-storm", "4. rebalance storm")
+    with recording(result):
+        await run(tmp_path, result)
+
+
+async def run(tmp_path: Path, result: ScenarioResult) -> None:
+    tc = chaos_transport(BOOTSTRAP)
+    producer_bus, _ = make_bus(tc, tmp_path / "spool-producer")
+    consumer_bus, consumer_config = make_bus(tc, tmp_path / "spool-consumer")
+    channel = f"transport.chaos-storm-{uuid.uuid4().hex[:8]}"
+    group = f"chaos-storm-{uuid.uuid4().hex[:8]}"
+    rng = random.Random(SEED)
+    published = History()
+    handled = Handled()
+    keys = [f"account-{i:03d}" for i in range(MODE.keys)]
+    publishers = KeyedPublishers(producer_bus, channel, keys, MODE.rate, published)
+    members: dict[str, str] = {}  # consumer name -> subscription id
+    joins: list[float] = []
+    leaves: list[float] = []
+    names = (f"member-{i}" for i in range(1_000))
+    storm = asyncio.Event()  # never set: the storm's rhythm is a fixed period
+
+    async def join() -> None:
+        name = next(names)
+        started = time.monotonic()
+        members[name] = await consumer_bus.subscribe_stream(
+            channel, handled.handler(name), group=group, consumer=name
+        )
+        joins.append(time.monotonic() - started)
+
+    async def leave() -> None:
+        name = rng.choice(sorted(members))
+        started = time.monotonic()
+        assert await consumer_bus.unsubscribe(members.pop(name))
+        leaves.append(time.monotonic() - started)
+
+    try:
+        await producer_bus.start()
+        publishers.start()
+        await poll_until(lambda: published.acked > 0, 30.0, "a first acknowledgement")
+        await join()
+        for n in range(1, MODE.changes + 1):
+            handled_before = len(handled.entries)
+            await pause(storm, MODE.period_s)
+            joining = len(members) == 1 or (len(members) < MODE.max_members and rng.random() < 0.5)
+            await (join() if joining else leave())
+            result.rounds.append(
+                f"change {n}: {'join' if joining else 'leave'} in "
+                f"{(joins if joining else leaves)[-1]:.2f} s, {len(members)} member(s) after; "
+                f"{len(handled.entries) - handled_before} events handled since the last change"
+            )
+        await publishers.stop(60.0)
+        wanted = {c.event_id for c in published.calls if c.outcome == ACKED}
+        await poll_until(
+            lambda: wanted <= handled.ids().keys(),
+            CATCH_UP_S,
+            "the remaining members handle every acknowledged event",
+        )
+    finally:
+        if not publishers.stopping.is_set():
+            await publishers.stop(60.0)
+        await asyncio.gather(producer_bus.close(), consumer_bus.close())
+        result.published(published)
+
+    stored = await asyncio.to_thread(read_topic, BOOTSTRAP, producer_bus.adapter.topic_for(channel))
+    verdict = check(published, stored)
+    consumption = check_consumption(stored, handled.ids())
+    result.events, result.acked = verdict.events, verdict.acked
+    result.spooled, result.duplicates = verdict.spooled, verdict.duplicates
+    result.lost = verdict.lost + len(consumption.unhandled)
+    result.redelivered = consumption.redelivered
+    result.order_violations = len(verdict.order_violations)
+    # Each membership change moves at most every partition once; a moved partition can
+    # come with at most one poll's worth of fetched-but-unfinished records per partition.
+    bound = MODE.changes * tc.topic_partitions * consumer_config.sub_batch_size
+    result.rounds.append(median_line("join (subscribe until live)", joins, " s", digits=2))
+    result.rounds.append(median_line("leave (unsubscribe)", leaves, " s", digits=2))
+    result.notes.append(
+        f"seed {SEED}, {MODE.changes} changes every {MODE.period_s:.0f} s, 1-{MODE.max_members} "
+        f"members on {tc.topic_partitions} partitions, {MODE.keys} keys at {MODE.rate:.0f} "
+        f"publishes/s; redelivered {consumption.redelivered} of {consumption.handled} "
+        f"deliveries (bound {bound})"
+    )
+    assert not verdict.problems(), "; ".join(verdict.problems())
+    assert not consumption.unhandled, f"{len(consumption.unhandled)} stored events never handled"
+    assert consumption.redelivered <= bound, (
+        f"{consumption.redelivered} redeliveries in {MODE.changes} membership changes "
+        f"(bound {bound})"
+    )
