@@ -291,7 +291,13 @@ impl KafkaConsumer {
                         .consume_errors
                         .fetch_add(1, Ordering::Relaxed);
                     if matches!(err, Error::Kafka { fatal: true, .. })
-                        || matches!(err, Error::Kafka { code: RDKafkaErrorCode::Fatal, .. })
+                        || matches!(
+                            err,
+                            Error::Kafka {
+                                code: RDKafkaErrorCode::Fatal,
+                                ..
+                            }
+                        )
                     {
                         failed = Some(self.set_fatal(handle, err));
                         break;

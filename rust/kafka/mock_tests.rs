@@ -420,13 +420,23 @@ async fn a_fenced_static_member_reports_fenced_instance_and_stays_stopped() {
     assert!(!err.retriable());
     assert!(matches!(err, Error::Kafka { fatal: true, .. }), "{err:?}");
     // Every later call says so again, instead of an empty poll that looks healthy.
-    assert_eq!(consumer.drain(1).unwrap_err().kind(), ErrorKind::FencedInstance);
     assert_eq!(
-        consumer.mark_processed([("events", 0, 0)]).unwrap_err().kind(),
+        consumer.drain(1).unwrap_err().kind(),
         ErrorKind::FencedInstance
     );
     assert_eq!(
-        consumer.wait_assigned(Duration::from_secs(1)).await.unwrap_err().kind(),
+        consumer
+            .mark_processed([("events", 0, 0)])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::FencedInstance
+    );
+    assert_eq!(
+        consumer
+            .wait_assigned(Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::FencedInstance
     );
     assert!(consumer.fatal_error().is_some());
@@ -452,7 +462,11 @@ async fn a_refused_join_fails_wait_assigned_at_once_instead_of_timing_out() {
         .wait_assigned(Duration::from_secs(60))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(RDKafkaErrorCode::GroupAuthorizationFailed as i32), "{err}");
+    assert_eq!(
+        err.code(),
+        Some(RDKafkaErrorCode::GroupAuthorizationFailed as i32),
+        "{err}"
+    );
     assert!(!err.retriable());
     assert!(
         started.elapsed() < Duration::from_secs(30),

@@ -213,7 +213,8 @@ async def test_a_replacement_of_a_crashed_member_subscribes_and_takes_over_after
     entry = await consumer_entry(second, channel, "crashy")
     assert entry["state"] == "waiting_for_partitions", entry
     assert entry["waiting_since"] is not None
-    assert entry["active"] is False and entry["partitions"] == []
+    assert entry["active"] is False
+    assert entry["partitions"] == []
     # Published while the dead member still holds the partitions: not lost either.
     for i in range(20, 25):
         await second.publish_stream(channel, {"event_type": "Step", "n": i})

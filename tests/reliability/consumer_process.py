@@ -44,7 +44,9 @@ async def main(channel: str, group: str, consumer: str, out_file: str, delay_ms:
 
     config = EventBusConfig.from_env()
     bus = EventBus(
-        RedpandaTransportAdapter(event_bus_config=config, transport_config=TransportConfig.from_env())
+        RedpandaTransportAdapter(
+            event_bus_config=config, transport_config=TransportConfig.from_env()
+        )
     )
     started = time.time()
     try:

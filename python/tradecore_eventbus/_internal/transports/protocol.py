@@ -88,6 +88,7 @@ class ConsumerLike(Protocol):
     @property
     def assigned(self) -> bool:
         """Whether the group has assigned partitions (possibly none) since ``subscribe``."""
+
     def stats(self) -> Mapping[str, Any]: ...
 
 
