@@ -188,8 +188,10 @@ impl PyConsumer {
         Ok(self.inner.resume(partitions.as_deref())?)
     }
 
-    fn assignment(&self) -> PyResult<Vec<(String, i32)>> {
-        Ok(self.inner.assignment()?)
+    fn assignment(&self, py: Python<'_>) -> PyResult<Vec<(String, i32)>> {
+        // librdkafka answers from its own thread: wait for it without the GIL.
+        let consumer = Arc::clone(&self.inner);
+        Ok(py.detach(move || consumer.assignment())?)
     }
 
     /// Commits what was processed, leaves the group. Idempotent.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -498,13 +499,11 @@ class MemoryConsumer:
         member commits nothing (its partitions are another member's)."""
         if self._closed:
             return
-        if self._fenced is not None:
-            pass
-        elif self._spec.group_instance_id is not None:
+        if self._fenced is None and self._spec.group_instance_id is not None:
             if self._spec.enable_commit:
                 self._commit({(t, p): o for t, p, o in self._tracker.committable()})
             self._broker.depart(self._spec.group_id, self, self._session_timeout_s)
-        else:
+        elif self._fenced is None:
             # Leaving revokes every partition, and the revoke commits the processed offsets.
             self._broker.leave_group(self._spec.group_id, self)
         self._closed = True
@@ -547,7 +546,8 @@ class MemoryTransportAdapter(TransportAdapter):
         partitions = self.transport_config.topic_partitions
         self.broker = broker if broker is not None else MemoryBroker(default_partitions=partitions)
         self._producer: MemoryProducer | None = None
-        self._consumers: list[MemoryConsumer] = []
+        #: Weakly: the groups hold the consumers that still matter.
+        self._consumers: weakref.WeakSet[MemoryConsumer] = weakref.WeakSet()
         self._closed = False
 
     def simulate_crash(self) -> None:
@@ -555,7 +555,7 @@ class MemoryTransportAdapter(TransportAdapter):
         leaving their groups, so their partitions stay with them until their sessions time
         out (``KAFKA_CONSUMER_SESSION_TIMEOUT_MS``), as with a SIGKILLed process on Kafka.
         Call from the event loop; build a new adapter (and bus) for the replacement."""
-        for consumer in self._consumers:
+        for consumer in list(self._consumers):
             consumer.crash()
         self._consumers.clear()
 
@@ -585,7 +585,7 @@ class MemoryTransportAdapter(TransportAdapter):
             auto_create_partitions=tc.topic_partitions,
             session_timeout_ms=tc.consumer_session_timeout_ms,
         )
-        self._consumers.append(consumer)
+        self._consumers.add(consumer)
         return consumer
 
     async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
