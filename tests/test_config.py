@@ -58,6 +58,7 @@ def test_the_guides_values_are_the_defaults() -> None:
     assert tc.bootstrap_servers == "localhost:19092"
     assert tc.producer_delivery_timeout_ms == 30_000
     assert tc.commit_batch_size == 100
+    assert tc.consumer_static_membership is False, "static membership is opt-in"
 
 
 def test_every_variable_is_read() -> None:
@@ -109,6 +110,7 @@ def test_every_variable_is_read() -> None:
             "KAFKA_CONSUMER_MAX_POLL_RECORDS": "100",
             "KAFKA_CONSUMER_AUTO_OFFSET_RESET": "latest",
             "KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY": "range",
+            "KAFKA_CONSUMER_STATIC_MEMBERSHIP": "true",
             "KAFKA_COMMIT_INTERVAL_MS": "1000",
             "KAFKA_COMMIT_BATCH_SIZE": "10",
             "KAFKA_TOPIC_PARTITIONS": "12",
@@ -131,6 +133,7 @@ def test_every_variable_is_read() -> None:
     assert tc.consumer_max_poll_records == 100
     assert tc.consumer_auto_offset_reset == "latest"
     assert tc.consumer_partition_assignment_strategy == "range"
+    assert tc.consumer_static_membership is True
     assert (tc.commit_interval_ms, tc.commit_batch_size) == (1000, 10)
     assert (tc.topic_partitions, tc.topic_replication_factor) == (12, 3)
     assert tc.librdkafka_config == {
@@ -165,6 +168,7 @@ def test_an_invalid_event_bus_value_names_the_variable(variable: str, value: str
         ("KAFKA_PRODUCER_COMPRESSION_TYPE", "brotli"),
         ("KAFKA_PRODUCER_LINGER_MS", "-5"),
         ("KAFKA_CONSUMER_AUTO_OFFSET_RESET", "middle"),
+        ("KAFKA_CONSUMER_STATIC_MEMBERSHIP", "sometimes"),
         ("KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY", "random"),
         ("KAFKA_COMMIT_BATCH_SIZE", "0"),
         ("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", "x"),

@@ -107,6 +107,13 @@ class InvalidTopicError(TransportError, ValueError):
     """Kafka refuses the topic name."""
 
 
+class FencedInstanceError(TransportError):
+    """Another live consumer joined the group with this consumer's ``group.instance.id``
+    (static membership, ``KAFKA_CONSUMER_STATIC_MEMBERSHIP``): Kafka fenced this one out
+    and gave its partitions to the newcomer. Not retriable: rejoining would fence the other
+    one in turn. Give every replica its own ``consumer`` name."""
+
+
 class BatchDeliveryError(TransportError):
     """Some records of a batch were not delivered.
 
@@ -200,6 +207,7 @@ __all__ = [
     "DeserializationError",
     "EventBusError",
     "EventValidationError",
+    "FencedInstanceError",
     "InvalidArgumentError",
     "InvalidTopicError",
     "KafkaError",

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Closed,
     /// Some records of a batch were not delivered (per-record outcomes attached).
     Batch,
+    /// Another live consumer joined the group with this consumer's `group.instance.id`
+    /// (static membership): this one was fenced out for good.
+    FencedInstance,
     /// Any other Kafka error.
     Kafka,
 }
@@ -243,8 +246,28 @@ pub fn kind_of_code(code: RDKafkaErrorCode) -> ErrorKind {
         }
         C::InvalidTopic => ErrorKind::InvalidTopic,
         C::InvalidConfig | C::InvalidReplicationFactor | C::InvalidPartitions => ErrorKind::Config,
+        C::FencedInstanceId => ErrorKind::FencedInstance,
         _ => ErrorKind::Kafka,
     }
+}
+
+/// Errors that keep a consumer out of its group however long it waits: it was refused
+/// (authorization, authentication, an unusable group id, a full group) rather than kept
+/// waiting (a rebalance, a dead member's session, a broker that is away).
+pub fn code_refuses_joining(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::Authentication
+            | C::InvalidGroupId
+            | C::GroupMaxSizeReached
+            | C::InconsistentGroupProtocol
+            | C::FencedInstanceId
+    )
 }
 
 /// Retriable as Kafka's own clients classify it (RetriableException and librdkafka's
@@ -313,6 +336,25 @@ mod tests {
             fatal: true,
         };
         assert!(!fatal.retriable());
+    }
+
+    #[test]
+    fn a_fenced_instance_is_its_own_kind_and_never_retriable() {
+        let fenced = Error::Kafka {
+            code: RDKafkaErrorCode::FencedInstanceId,
+            operation: "consume",
+            detail: Some("Fatal consumer error".into()),
+            fatal: true,
+        };
+        assert_eq!(fenced.kind(), ErrorKind::FencedInstance);
+        assert!(!fenced.retriable());
+        assert!(!code_is_retriable(RDKafkaErrorCode::FencedInstanceId));
+        assert!(code_refuses_joining(RDKafkaErrorCode::FencedInstanceId));
+        assert!(code_refuses_joining(
+            RDKafkaErrorCode::GroupAuthorizationFailed
+        ));
+        assert!(!code_refuses_joining(RDKafkaErrorCode::RebalanceInProgress));
+        assert!(!code_refuses_joining(RDKafkaErrorCode::AllBrokersDown));
     }
 
     #[test]

@@ -21,6 +21,7 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::Closed => "ClosedError",
         ErrorKind::Batch => "BatchDeliveryError",
+        ErrorKind::FencedInstance => "FencedInstanceError",
         ErrorKind::Kafka => "KafkaError",
     }
 }

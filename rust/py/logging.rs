@@ -37,10 +37,11 @@ impl log::Log for Bridge {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let message = record.args().to_string();
         let entry = Entry {
             target: record.target().to_owned(),
-            level: record.level(),
-            message: record.args().to_string(),
+            level: demoted(record.target(), &message).unwrap_or(record.level()),
+            message,
         };
         if let Err(TrySendError::Full(_)) = self.tx.try_send(entry) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -48,6 +49,15 @@ impl log::Log for Bridge {
     }
 
     fn flush(&self) {}
+}
+
+/// rust-rdkafka logs at ERROR when the consumer it drops cannot close its queue, which is
+/// always so after a fatal error (a fenced static member); that error was already raised as
+/// a typed exception and logged once by its subscriber.
+fn demoted(target: &str, message: &str) -> Option<log::Level> {
+    (target.starts_with("rdkafka::consumer")
+        && message.starts_with("Failed to close consumer queue on drop"))
+    .then_some(log::Level::Info)
 }
 
 fn python_logger_name(target: &str) -> String {

@@ -20,9 +20,10 @@ from tradecore_eventbus import _core
 
 from ...exceptions import ClosedError, EventBusError, InvalidArgumentError
 from ..config.consumer_groups import group_id as prefixed_group
+from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
 from ..consuming.handlers import Handler
-from ..consuming.subscription import FilterFn, Subscription
+from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
 from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
 from ..publishing.prepare import (
@@ -449,7 +450,15 @@ class EventBus:
         """Subscribes to a durable stream as a member of ``group``: members share the
         partitions, a new group replays from the earliest offset, and an event is committed
         only after its handler returned (at-least-once). Returns a subscription id once the
-        consumer is live."""
+        consumer is live, or, if the group is still rebalancing after
+        ``EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS`` (a member that died keeps its partitions until
+        its session times out), registered and waiting for them: ``health_check()`` shows
+        ``waiting_for_partitions`` and handling starts when Kafka assigns them (decision 42).
+
+        With ``KAFKA_CONSUMER_STATIC_MEMBERSHIP=true`` the consumer joins with a
+        ``group.instance.id`` derived from group, channel and ``consumer`` (which is then
+        required: one stable name per replica), so a restarted replica takes its partitions
+        back without a rebalance."""
         group = group or self.adapter.default_consumer_group
         if not group:
             raise InvalidArgumentError(
@@ -461,17 +470,40 @@ class EventBus:
         wait_ms = block_ms if block_ms is not None else self.config.sub_block_ms
         if wait_ms < 1:
             raise InvalidArgumentError(f"block_ms must be at least 1, not {wait_ms}")
+        group_id = prefixed_group(group, self.transport_config.consumer_group_id_prefix)
+        instance_id = self._instance_id(group_id, channel, consumer)
         return await self._subscribe(
             channel,
             handler,
             mode="stream",
-            group=prefixed_group(group, self.transport_config.consumer_group_id_prefix),
+            group=group_id,
             consumer_name=consumer or uuid.uuid4().hex[:8],
             filter_fn=filter_fn,
             batch_size=min(size, self.transport_config.consumer_max_poll_records),
             block_ms=wait_ms,
             auto_offset_reset=self.transport_config.consumer_auto_offset_reset,
+            group_instance_id=instance_id,
         )
+
+    def _instance_id(self, group_id: str, channel: str, consumer: str | None) -> str | None:
+        """The static member id of a stream subscription, or None (dynamic membership)."""
+        if not self.transport_config.consumer_static_membership:
+            return None
+        if consumer is None:
+            raise InvalidArgumentError(
+                "KAFKA_CONSUMER_STATIC_MEMBERSHIP=true: subscribe_stream needs a stable "
+                "consumer name (consumer='worker-1'), one per replica"
+            )
+        self.adapter.topic_for(channel)  # the channel is checked before it becomes part of it
+        instance_id = static_instance_id(group_id, channel, consumer)
+        for sub in self._subscriptions.values():
+            if sub.group_instance_id == instance_id and sub.failure is None:
+                raise InvalidArgumentError(
+                    f"consumer {consumer!r} already subscribed {channel!r} in group "
+                    f"{group_id!r} in this process: with static membership a second member "
+                    "with the same name would fence the first; use another consumer name"
+                )
+        return instance_id
 
     async def _subscribe(
         self,
@@ -485,6 +517,7 @@ class EventBus:
         batch_size: int,
         block_ms: int,
         auto_offset_reset: str,
+        group_instance_id: str | None = None,
     ) -> str:
         if self._closing:
             raise ClosedError("the event bus is closed")
@@ -503,6 +536,7 @@ class EventBus:
             enable_commit=mode == "stream",
             max_poll_records=self.transport_config.consumer_max_poll_records,
             client_id=f"{self.transport_config.client_id}-{consumer_name}",
+            group_instance_id=group_instance_id,
         )
         sub = Subscription(
             id=str(uuid.uuid4()),
@@ -519,14 +553,27 @@ class EventBus:
             max_concurrent_partitions=self.config.max_concurrent_partitions,
             retry=self.config.handler_retry_for(channel),
             dead_letter=None,
+            stop_timeout_s=self.config.close_timeout_seconds,
+            # At most one commit batch of handled records per partition waits to be marked,
+            # so a crash hands at most that many to the next owner again.
+            mark_chunk=min(MARK_CHUNK, self.transport_config.commit_batch_size),
+            group_instance_id=group_instance_id,
         )
         if self.config.enable_dlq:
             sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
                 sub, record, event, error, retries
             )
-        await sub.start(self.config.consumer_poll_timeout_ms / 1000.0)
+        live_timeout = self.config.consumer_poll_timeout_ms / 1000.0
+        # A stream subscription outlives a rebalance that takes longer than the timeout; a
+        # pub/sub one must be live when the call returns (it starts at the latest offset).
+        await sub.start(
+            live_timeout,
+            (lambda: self.adapter.ping(live_timeout)) if mode == "stream" else None,
+        )
         self._subscriptions[sub.id] = sub
-        logger.info("subscribed %s to %s (%s, group %s)", sub.id, channel, mode, group)
+        logger.info(
+            "subscribed %s to %s (%s, group %s, %s)", sub.id, channel, mode, group, sub.state
+        )
         return sub.id
 
     async def unsubscribe(self, subscription_id: str) -> bool:
@@ -547,6 +594,7 @@ class EventBus:
                 "mode": s.mode,
                 "group": s.group_id,
                 "active": s.active,
+                "state": s.state,
             }
             for s in self._subscriptions.values()
         ]
@@ -573,9 +621,10 @@ class EventBus:
             ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout + 1.0)
         except (TimeoutError, EventBusError):
             ping = False
-        consumers = {
-            s.health_key: s.stats.as_health(s.active) for s in self._subscriptions.values()
-        }
+        consumers = {s.health_key: s.health() for s in self._subscriptions.values()}
+        failed_consumers = [
+            s.health_key for s in self._subscriptions.values() if s.failure is not None
+        ]
         processed = sum(c["messages_processed"] for c in consumers.values())
         errors = sum(c["errors"] for c in consumers.values())
         adapter_stats = self.adapter.stats()
@@ -611,10 +660,12 @@ class EventBus:
                         s.stats.dlq_failures for s in self._subscriptions.values()
                     ),
                     "spool": self.publisher.spool_health(),
+                    "failed_consumers": failed_consumers,
                     **extra,
                 },
             },
-            "healthy": adapter_healthy and not open_circuits,
+            # A subscription stopped by a fatal error (fenced) no longer consumes.
+            "healthy": adapter_healthy and not open_circuits and not failed_consumers,
             "config": {
                 "dlq_enabled": self.config.enable_dlq,
                 "validation_enabled": self.validate_on_publish,

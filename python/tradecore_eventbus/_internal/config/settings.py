@@ -307,6 +307,10 @@ class TransportConfig:
     consumer_max_poll_records: int = 500
     consumer_auto_offset_reset: str = "earliest"
     consumer_partition_assignment_strategy: str = "sticky"
+    #: Static membership (KIP-345): each stream consumer joins with a ``group.instance.id``
+    #: derived from its group, channel and ``consumer`` name, so a restarted replica takes
+    #: its partitions back without a rebalance (see decision 42).
+    consumer_static_membership: bool = False
     commit_interval_ms: int = 5_000
     commit_batch_size: int = 100
     topic_partitions: int = 6
@@ -375,6 +379,9 @@ class TransportConfig:
                 "sticky",
                 _choice("sticky", "cooperative-sticky", "range", "roundrobin"),
                 "sticky, cooperative-sticky, range or roundrobin",
+            ),
+            consumer_static_membership=_read(
+                e, "KAFKA_CONSUMER_STATIC_MEMBERSHIP", False, _bool, "true or false"
             ),
             commit_interval_ms=_read(
                 e, "KAFKA_COMMIT_INTERVAL_MS", 5_000, _int_min(1), "an integer >= 1"

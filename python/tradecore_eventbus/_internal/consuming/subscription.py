@@ -13,6 +13,13 @@ the event goes to the DLQ (``{channel}{DLQ_TOPIC_SUFFIX}``). If the DLQ cannot b
 the worker backs off and tries again, holding back its partition, and never commits past it.
 With the DLQ disabled, a failing event is retried until it succeeds (holding back only its
 partition); a record that is not an event at all is logged, counted and skipped.
+
+States (``health()``, decision 42): ``active`` once the group assigned the consumer its
+partitions; ``waiting_for_partitions`` when ``start`` returned without them because the
+group is still rebalancing (a member that died keeps its partitions until its session times
+out) - it turns ``active`` by itself when they arrive; ``fenced`` or ``failed`` when the
+transport reported a fatal error (another live member with the same ``group.instance.id``):
+the subscription then stops for good, logged once at ERROR, and never rejoins on its own.
 """
 
 from __future__ import annotations
@@ -23,9 +30,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from ...exceptions import DeserializationError, EventValidationError
+from ...exceptions import (
+    DeserializationError,
+    EventBusError,
+    EventValidationError,
+    FencedInstanceError,
+    TransportTimeoutError,
+)
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
@@ -41,9 +55,14 @@ DeadLetterSink = Callable[[RecordLike, dict[str, Any] | None, BaseException, int
 #: Records queued per partition before it is paused.
 QUEUE_HIGH = 1000
 QUEUE_LOW = 250
-#: Marks are sent to the transport in batches of at most this many records.
+#: Marks are sent to the transport in batches of at most this many records (fewer when the
+#: commit batch is smaller: handled records not yet marked are handled again after a crash).
 MARK_CHUNK = 500
 MAX_BACKOFF_S = 30.0
+
+State = Literal["starting", "active", "waiting_for_partitions", "fenced", "failed", "stopped"]
+#: Answers whether the cluster responded within the given time (``TransportAdapter.ping``).
+ClusterCheck = Callable[[], Awaitable[bool]]
 
 
 @dataclass
@@ -59,6 +78,7 @@ class SubscriberStats:
     current_backoff: float = 0.0
 
     def as_health(self, active: bool) -> dict[str, Any]:
+        """The guide's counters of one consumer."""
         age = (
             None
             if self.last_message_at is None
@@ -107,12 +127,12 @@ class PartitionWorker:
                     continue
                 # One concurrency slot for a run of records, not one per record.
                 async with sub.limit:
-                    while self.queue and len(done) < MARK_CHUNK and not sub.stopping:
+                    while self.queue and len(done) < sub.mark_chunk and not sub.stopping:
                         record = self.queue.popleft()
                         if not await sub.handle(record):
                             return  # stopping before it was resolved: not marked
                         done.append(record)
-                if len(done) >= MARK_CHUNK:
+                if len(done) >= sub.mark_chunk:
                     sub.mark(done)
                     done = []
                 if self.paused and len(self.queue) <= QUEUE_LOW:
@@ -139,11 +159,21 @@ class Subscription:
     max_concurrent_partitions: int
     retry: RetryConfig
     dead_letter: DeadLetterSink | None
+    #: How long a stop after a fatal error waits for running handlers.
+    stop_timeout_s: float = 30.0
+    #: Handled records are marked at least this often per partition.
+    mark_chunk: int = MARK_CHUNK
+    group_instance_id: str | None = None
     stats: SubscriberStats = field(default_factory=SubscriberStats)
 
     def __post_init__(self) -> None:
         self._invoke = make_invoker(self.handler)
         self.limit = asyncio.Semaphore(self.max_concurrent_partitions)
+        self.state: State = "starting"
+        #: Wall-clock time since when the subscription waits for its partitions.
+        self.waiting_since: float | None = None
+        #: The fatal error that stopped the subscription (``fenced`` / ``failed``).
+        self.failure: EventBusError | None = None
         self.stopping = False
         self._stop_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -156,20 +186,85 @@ class Subscription:
 
     @property
     def active(self) -> bool:
-        return self._task is not None and not self._task.done() and not self.stopping
+        """Live: partitions assigned and records being handled."""
+        return (
+            self.state == "active"
+            and self._task is not None
+            and not self._task.done()
+            and not self.stopping
+        )
 
-    async def start(self, live_timeout: float) -> None:
+    async def start(self, live_timeout: float, cluster_answers: ClusterCheck | None = None) -> None:
         """Subscribes and returns once the consumer is live (partitions assigned, start
-        offsets fixed); fetching then runs in the background."""
+        offsets fixed); fetching then runs in the background.
+
+        With ``cluster_answers`` (streams), an assignment that has not come within
+        ``live_timeout`` while the cluster answered is a rebalance still under way, not an
+        error: the subscription is registered in state ``waiting_for_partitions`` and turns
+        live when Kafka assigns them, however long that takes. Without it (pub/sub), or if
+        the cluster did not answer either, the timeout is raised. Fatal errors (a fenced
+        static member) and refusals (authorization) always raise."""
         self.consumer.subscribe([self.topic])
+        # Asked alongside the wait, so that an unreachable cluster costs one timeout, not two.
+        answering = asyncio.ensure_future(cluster_answers()) if cluster_answers else None
         try:
-            await self.consumer.wait_assigned(live_timeout)
+            try:
+                await self.consumer.wait_assigned(live_timeout)
+            except TransportTimeoutError:
+                if answering is None or not await answering:
+                    raise
+                self._wait_for_partitions(live_timeout)
+            else:
+                self.state = "active"
         except BaseException:
             await self.consumer.close()
             raise
+        finally:
+            if answering is not None and not answering.done():
+                answering.cancel()
         self._task = asyncio.create_task(
             self._fetch_loop(), name=f"eventbus-subscriber-{self.health_key}"
         )
+
+    def _wait_for_partitions(self, waited: float) -> None:
+        self.state = "waiting_for_partitions"
+        self.waiting_since = time.time()
+        logger.warning(
+            "subscriber %s: no partitions after %.1fs although the cluster answers: the group "
+            "is rebalancing (a member that died keeps its partitions until its session times "
+            "out). Subscribed; handling starts when Kafka assigns them.",
+            self.health_key,
+            waited,
+        )
+
+    def _now_live(self) -> None:
+        waited = time.time() - (self.waiting_since or time.time())
+        self.state = "active"
+        self.waiting_since = None
+        logger.info("subscriber %s: partitions assigned after %.1fs", self.health_key, waited)
+
+    def health(self) -> dict[str, Any]:
+        """The guide's counters plus where the subscription stands (``state``; since when
+        it waits for partitions; the partitions it holds; the error that stopped it)."""
+        entry = self.stats.as_health(self.active)
+        entry["state"] = self.state
+        entry["waiting_since"] = (
+            None
+            if self.waiting_since is None
+            else datetime.fromtimestamp(self.waiting_since, UTC).isoformat()
+        )
+        partitions: list[int] = []
+        if self.state == "active" and not self.consumer.closed:
+            try:
+                partitions = sorted(p for _, p in self.consumer.assignment())
+            except EventBusError:
+                partitions = []
+        entry["partitions"] = partitions
+        entry["group_instance_id"] = self.group_instance_id
+        entry["error"] = (
+            None if self.failure is None else f"{type(self.failure).__name__}: {self.failure}"
+        )
+        return entry
 
     async def stop(self, timeout: float) -> None:
         """Running handlers finish, what was handled is marked, then the consumer closes
@@ -201,8 +296,51 @@ class Subscription:
                         "subscriber %s task failed", self.health_key, exc_info=t.exception()
                     )
         await self.consumer.close()
+        if self.failure is None:
+            self.state = "stopped"
+
+    async def _stop_after(self, error: EventBusError) -> None:
+        """A fatal transport error: logged once, shown in health, and the subscription stops
+        (running handlers finish; nothing more is committed, the group's other member owns
+        the partitions now and gets every unfinished record). It does not rejoin: with a
+        duplicated group.instance.id that would fence the other member, back and forth."""
+        self.failure = error
+        self.state = "fenced" if isinstance(error, FencedInstanceError) else "failed"
+        self.waiting_since = None
+        self.stats.errors += 1
+        if isinstance(error, FencedInstanceError):
+            logger.error(
+                "subscriber %s: fenced: another live consumer joined the group with "
+                "group.instance.id %r and took its partitions (%s). This subscription stopped "
+                "and will not rejoin; give every replica its own consumer name.",
+                self.health_key,
+                self.group_instance_id,
+                error,
+            )
+        else:
+            logger.error(
+                "subscriber %s: the consumer failed for good (%s); this subscription stopped",
+                self.health_key,
+                error,
+            )
+        self.stopping = True
+        self._stop_event.set()
+        workers = [w.task for w in self._workers.values() if not w.task.done()]
+        for w in self._workers.values():
+            w.wake()
+        if workers:
+            _, still = await asyncio.wait(workers, timeout=self.stop_timeout_s)
+            for t in still:
+                t.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+        try:
+            await self.consumer.close()
+        except EventBusError as exc:
+            logger.debug("subscriber %s: closing after %s: %s", self.health_key, error, exc)
 
     def mark(self, records: Sequence[RecordLike]) -> None:
+        if self.failure is not None:
+            return  # nothing can be committed any more; the new owner handles them again
         try:
             self.consumer.mark_processed(records)
         except Exception:
@@ -222,7 +360,12 @@ class Subscription:
         while not self.stopping:
             try:
                 records = self.consumer.take(self.batch_size, decode_events=True)
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, EventBusError) and (
+                    exc.fatal or isinstance(exc, FencedInstanceError)
+                ):
+                    await self._stop_after(exc)
+                    return
                 # The transport recovers from non-fatal errors by itself; back off a little.
                 logger.exception("subscriber %s: fetching records failed", self.health_key)
                 self.stats.errors += 1
@@ -231,6 +374,8 @@ class Subscription:
                     return
                 continue
             backoff = 0.0
+            if self.state == "waiting_for_partitions" and self.consumer.assigned:
+                self._now_live()
             if not records:
                 self.stats.consecutive_empty_fetches += 1
                 self._waiting = True

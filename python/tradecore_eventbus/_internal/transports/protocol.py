@@ -85,6 +85,10 @@ class ConsumerLike(Protocol):
     def close(self) -> Awaitable[None]: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def assigned(self) -> bool:
+        """Whether the group has assigned partitions (possibly none) since ``subscribe``."""
+
     def stats(self) -> Mapping[str, Any]: ...
 
 

@@ -114,6 +114,7 @@ class RedpandaTransportAdapter(TransportAdapter):
             heartbeat_interval_ms=tc.consumer_heartbeat_interval_ms,
             max_poll_records=spec.max_poll_records,
             partition_assignment_strategy=tc.consumer_partition_assignment_strategy,
+            group_instance_id=spec.group_instance_id,
             config=tc.librdkafka_config,
         )
 
