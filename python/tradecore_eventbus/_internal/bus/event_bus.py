@@ -18,7 +18,8 @@ from typing import Any
 
 from tradecore_eventbus import _core
 
-from ...exceptions import ClosedError, EventBusError, InvalidArgumentError
+from ...exceptions import BatchDeliveryError, ClosedError, EventBusError, InvalidArgumentError
+from ..config.checks import check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.settings import EventBusConfig, TransportConfig
 from ..consuming.handlers import Handler
@@ -84,6 +85,11 @@ class EventBus:
             self.config.validate_on_publish if validate_on_publish is None else validate_on_publish
         )
         self.breakers = BreakerRegistry(self.config, clock)
+        # Checked now: an outage is the worst time to learn that events cannot be kept.
+        check_spool_dir(
+            spool_dir or self.config.spool_dir,
+            "spool_dir" if spool_dir else "EventBusConfig.spool_dir (EVENT_BUS_SPOOL_DIR)",
+        )
         self.spool = Spool(spool_dir or self.config.spool_dir)
         self.publisher = Publisher(
             adapter, self.config, self.transport_config, self.breakers, self.spool
