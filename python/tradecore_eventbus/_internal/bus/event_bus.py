@@ -525,6 +525,7 @@ class EventBus:
             max_concurrent_partitions=self.config.max_concurrent_partitions,
             retry=self.config.handler_retry_for(channel),
             dead_letter=None,
+            dlq_retry=self.config.publish_retry,
         )
         if self.config.enable_dlq:
             sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
@@ -616,6 +617,13 @@ class EventBus:
                     "dlq_write_failures": sum(
                         s.stats.dlq_failures for s in self._subscriptions.values()
                     ),
+                    "dlq_refused": sum(s.stats.dlq_refused for s in self._subscriptions.values()),
+                    "worker_restarts": sum(
+                        s.stats.worker_restarts for s in self._subscriptions.values()
+                    ),
+                    "consumer_faults": {
+                        s.health_key: s.stats.faults() for s in self._subscriptions.values()
+                    },
                     "spool": self.publisher.spool_health(),
                     **extra,
                 },
