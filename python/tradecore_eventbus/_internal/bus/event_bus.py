@@ -8,6 +8,7 @@ the call returns, handled in the background until ``unsubscribe`` or ``close``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -41,11 +42,12 @@ from ..reliability.dead_letter import (
     Failure,
     dlq_record,
     original_event,
+    record_size_limit,
 )
 from ..reliability.spool import Spool
 from ..transports.kafka.poll import poll_batch
 from ..transports.protocol import RecordLike, TransportAdapter
-from ..transports.structs import ConsumerSpec, Mode
+from ..transports.structs import ConsumerSpec, Mode, OutgoingRecord
 from ..wire.envelope import encode, headers_for
 from ..wire.topics import dlq_channel
 
@@ -317,6 +319,9 @@ class EventBus:
         error: BaseException,
         retries: int,
     ) -> None:
+        """Writes one consumed record to its channel's DLQ, in a copy that fits the
+        producer's ``message.max.bytes``. Raises the record's own delivery error (retriable
+        or not: the subscription decides whether to try again)."""
         failure = Failure(
             original_channel=sub.channel,
             error_type=type(error).__name__,
@@ -328,14 +333,42 @@ class EventBus:
         )
         dlq = dlq_channel(sub.channel, self.config.dlq_topic_suffix)
         await self.publisher.ensure_channel(dlq)
-        out = dlq_record(
+        topic = self.adapter.topic_for(dlq)
+        copy = functools.partial(
+            dlq_record,
             failure,
             event=event,
-            raw_value=record.value if event is None else None,
+            raw_value=record.value,
             key=record.key,
             headers=list(record.headers),
+            max_bytes=record_size_limit(self.transport_config),
+            original_topic=record.topic,
         )
-        await self.adapter.producer().send_batch(self.adapter.topic_for(dlq), [out])
+        try:
+            await self._send_dead_letter(topic, copy())
+        except EventBusError as exc:
+            if exc.retriable:
+                raise
+            # Refused for good (a broker or topic whose size limit is below the producer's,
+            # say): one more try with the metadata and coordinates only.
+            logger.error(
+                "the DLQ %s refused the copy of %s[%d]@%d (%s); writing it without the original",
+                topic,
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            await self._send_dead_letter(topic, copy(keep_original=False))
+
+    async def _send_dead_letter(self, topic: str, record: OutgoingRecord) -> None:
+        try:
+            await self.adapter.producer().send_batch(topic, [record])
+        except BatchDeliveryError as exc:
+            first = exc.results[0] if exc.results else None
+            if isinstance(first, EventBusError):
+                raise first from exc
+            raise
 
     async def replay_dlq(
         self,

@@ -30,7 +30,7 @@ from typing import Any
 from ...exceptions import BatchDeliveryError, EventBusError, InvalidArgumentError
 from ..bus.event_bus import EventBus
 from ..publishing.prepare import prepare_one
-from ..reliability.dead_letter import Failure, dlq_record
+from ..reliability.dead_letter import Failure, dlq_record, record_size_limit
 from ..reliability.retry import RetryConfig
 from ..transports.structs import OutgoingRecord
 from ..wire.envelope import headers_for
@@ -301,8 +301,11 @@ class OutboxService:
                     retry_count=f.row.attempts,
                 ),
                 event=json.loads(f.row.payload),
-                raw_value=None,
+                raw_value=f.row.payload.encode(),
                 key=f.row.partition_key.encode() if f.row.partition_key is not None else None,
+                # The whole event stays in the outbox row (marked dead).
+                max_bytes=record_size_limit(self.bus.transport_config),
+                original_topic=self.bus.adapter.topic_for(f.row.stream_name),
             )
             try:
                 await self.bus.publisher.ensure_channel(dlq, required=False)

@@ -33,7 +33,7 @@ from ...exceptions import (
 )
 from ..config.settings import EventBusConfig, TransportConfig
 from ..reliability.breakers import BreakerRegistry
-from ..reliability.dead_letter import Failure, dlq_record
+from ..reliability.dead_letter import Failure, dlq_record, record_size_limit
 from ..reliability.spool import Spool, SpoolEntry
 from ..transports.protocol import TransportAdapter
 from ..transports.structs import OutgoingRecord
@@ -300,6 +300,9 @@ class Publisher:
     ) -> str:
         dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
         dlq_topic = self.adapter.topic_for(dlq)
+        # The copy fits the producer's limit even when the event itself was refused for its
+        # size (decision 39): the caller keeps the whole event (PublishError.results).
+        limit = record_size_limit(self.transport_config)
         records = []
         for i in failed:
             err = outcome.errors.get(i) or outcome.last_error
@@ -309,10 +312,16 @@ class Publisher:
                 error_message=str(err),
                 retry_count=max(0, outcome.attempts - 1),
             )
-            key, _value, headers = prepared.record(i)
+            key, value, headers = prepared.record(i)
             records.append(
                 dlq_record(
-                    failure, event=prepared.event(i), raw_value=None, key=key, headers=headers
+                    failure,
+                    event=prepared.event(i),
+                    raw_value=value,
+                    key=key,
+                    headers=headers,
+                    max_bytes=limit,
+                    original_topic=self.adapter.topic_for(channel),
                 )
             )
         try:
