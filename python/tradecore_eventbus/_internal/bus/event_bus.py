@@ -260,8 +260,8 @@ class EventBus:
         self, channel: str, topic: str, prepared: PreparedBatch
     ) -> Sequence[tuple[int, int]]:
         await self._connect()
-        await self.publisher.ensure_channel(channel, required=False)
         try:
+            # Creates the channel's topics on its first publish, within the first attempt.
             deliveries = await self.publisher.send(channel, topic, prepared)
         finally:
             if self.spool.has_pending():
@@ -291,11 +291,13 @@ class EventBus:
 
     async def _drain_when_possible(self) -> None:
         """Publishes the spool as soon as the broker answers again; stops when it is empty."""
-        delay = 1.0
+        # The spool just got events because the broker did not answer: give it a moment,
+        # then look again on the publish retry schedule (its caps, without jitter).
+        retry = self.config.publish_retry
+        attempt = 0
         while self.spool.has_pending() and not self._closing:
-            # The spool just got events because the broker did not answer: give it a moment.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            attempt += 1
+            await asyncio.sleep(max(retry.delay_cap_ms(attempt), retry.initial_delay_ms) / 1000.0)
             try:
                 if await self.adapter.ping(self.config.spool_ping_timeout_seconds):
                     report = await self.publisher.drain()
@@ -387,7 +389,9 @@ class EventBus:
             raise ClosedError("the event bus is closed")
         await self.start()
         dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
-        await self.publisher.ensure_channel(dlq)
+        budget = self.config.consumer_poll_timeout_ms / 1000.0
+        deadline = time.monotonic() + budget
+        await self.publisher.ensure_channel(dlq, timeout=budget)
         dlq_topic = self.adapter.topic_for(dlq)
         consumer = self.adapter.new_consumer(
             ConsumerSpec(
@@ -405,7 +409,7 @@ class EventBus:
         counts = {"read": 0, "republished": 0, "skipped": 0, "failed": 0}
         consumer.subscribe([dlq_topic])
         try:
-            await consumer.wait_assigned(self.config.consumer_poll_timeout_ms / 1000.0)
+            await consumer.wait_assigned(max(0.0, deadline - time.monotonic()))
             while max_events is None or counts["read"] < max_events:
                 limit = 500 if max_events is None else min(500, max_events - counts["read"])
                 records = await poll_batch(consumer, limit, idle_timeout)  # type: ignore[arg-type]
@@ -532,8 +536,12 @@ class EventBus:
         if filter_fn is not None and not callable(filter_fn):
             raise InvalidArgumentError("filter_fn must be callable")
         topic = self.adapter.topic_for(channel)
+        # One budget for the whole call (decision 41): creating the topics and joining the
+        # group both come out of EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS.
+        budget = self.config.consumer_poll_timeout_ms / 1000.0
+        deadline = time.monotonic() + budget
         await self.start()
-        await self.publisher.ensure_channel(channel)
+        await self.publisher.ensure_channel(channel, timeout=budget)
         spec = ConsumerSpec(
             topic=topic,
             group_id=group,
@@ -564,7 +572,7 @@ class EventBus:
             sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
                 sub, record, event, error, retries
             )
-        await sub.start(self.config.consumer_poll_timeout_ms / 1000.0)
+        await sub.start(max(0.0, deadline - time.monotonic()))
         self._subscriptions[sub.id] = sub
         logger.info("subscribed %s to %s (%s, group %s)", sub.id, channel, mode, group)
         return sub.id
@@ -610,7 +618,7 @@ class EventBus:
     async def health_check(self, timeout: float = 5.0) -> dict[str, Any]:
         """The guide's health structure. Never raises; bounded by ``timeout``."""
         try:
-            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout + 1.0)
+            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout)
         except (TimeoutError, EventBusError):
             ping = False
         consumers = {

@@ -188,14 +188,18 @@ class OutboxService:
     async def _relay(self) -> None:
         last_cleanup = time.monotonic()
         backoff = 0.0
+        failed_cycles = 0
         while not self._stopping:
             self._wake.clear()
             try:
                 published = await self.run_once()
                 backoff = 0.0
+                failed_cycles = 0
             except Exception:
                 logger.exception("outbox relay cycle failed")
-                backoff = min(max(backoff * 2, 0.5), 30.0)
+                # The relay's retry schedule (its caps), at least one poll interval.
+                failed_cycles += 1
+                backoff = max(self.retry.delay_cap_ms(failed_cycles) / 1000.0, self.poll_interval)
                 published = 0
             if time.monotonic() - last_cleanup >= self.cleanup_interval:
                 last_cleanup = time.monotonic()

@@ -517,7 +517,9 @@ class MemoryTransportAdapter(TransportAdapter):
             auto_create_partitions=tc.topic_partitions,
         )
 
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], timeout: float | None = None
+    ) -> dict[str, str]:
         return {
             s.name: "created"
             if self.broker.create_topic(s.name, s.partitions, s.configs)
