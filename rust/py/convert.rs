@@ -35,9 +35,8 @@ pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
         ))
         .into());
     }
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        Error::InvalidArgument(format!("{what} is too large: {value} seconds")).into()
-    })
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::InvalidArgument(format!("{what} is too large: {value} seconds")).into())
 }
 
 /// Bytes of an optional key or value: bytes, or str (sent as UTF-8), or None.

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.kafka
 
 #: Nothing listens on port 1: connections are refused at once.
 CLOSED = "127.0.0.1:1"
-#: What may come on top of a configured bound: starting clients, an event-loop turn, the
-#: error's way back from librdkafka (not a speed target: the bound the settings give).
-SLACK_S = 1.5
+
+
+def margin(bound: float) -> float:
+    """What may come on top of a configured bound (starting clients, the error's way back
+    from librdkafka): half of it. Not a speed target: a fixed 10 s wait would break it."""
+    return bound / 2
 
 
 def bus_on_a_closed_port(tmp_path: Path, **bus: object) -> EventBus:
@@ -51,7 +54,7 @@ async def test_a_publish_fails_typed_within_attempts_times_the_delivery_timeout(
         elapsed = time.monotonic() - started
     finally:
         await bus.close(timeout=2)
-    assert elapsed < bound + SLACK_S, f"{elapsed:.1f}s for a bound of {bound}s"
+    assert elapsed < bound + margin(bound), f"{elapsed:.1f}s for a bound of {bound}s"
     error = info.value
     assert isinstance(error.cause, TransportTimeoutError | BrokerUnavailableError)
     assert error.cause.retriable
@@ -73,6 +76,6 @@ async def test_subscribe_stream_fails_typed_within_the_poll_timeout(tmp_path: Pa
         elapsed = time.monotonic() - started
     finally:
         await bus.close(timeout=2)
-    assert elapsed < bound + SLACK_S, f"{elapsed:.1f}s for a bound of {bound}s"
+    assert elapsed < bound + margin(bound), f"{elapsed:.1f}s for a bound of {bound}s"
     assert info.value.retriable
     assert CLOSED in str(info.value), "the error says which brokers did not answer"
