@@ -88,6 +88,15 @@ impl Error {
                 detail: Some(e.string()),
                 fatal: e.is_fatal(),
             },
+            // rust-rdkafka reports no code for a failed admin request (`rdkafka_error_code`
+            // is None), though it has one: an admin request to an unreachable cluster is then
+            // the timeout it is (TransportTimeoutError), not a generic failure.
+            KafkaError::AdminOp(code) => Error::Kafka {
+                code,
+                operation,
+                detail: None,
+                fatal: false,
+            },
             other => match other.rdkafka_error_code() {
                 Some(code) => Error::Kafka {
                     code,
@@ -318,6 +327,13 @@ mod tests {
         let down = Error::kafka("metadata", RDKafkaErrorCode::AllBrokersDown);
         assert_eq!(down.kind(), ErrorKind::BrokerUnavailable);
         assert!(down.retriable());
+
+        let admin = Error::from_kafka(
+            "create topics",
+            KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut),
+        );
+        assert_eq!(admin.kind(), ErrorKind::Timeout);
+        assert!(admin.retriable());
 
         let too_large = Error::kafka("produce", RDKafkaErrorCode::MessageSizeTooLarge);
         assert_eq!(too_large.kind(), ErrorKind::Kafka);

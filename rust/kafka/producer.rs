@@ -454,9 +454,10 @@ impl KafkaProducer {
 
 impl Drop for KafkaProducer {
     fn drop(&mut self) {
-        // librdkafka purges what is still queued when the handle goes; give it a last chance.
+        // librdkafka purges what is still queued when the handle goes; give it a last chance,
+        // as long as a delivery may take (each one has an outcome by then).
         if self.in_flight() > 0 {
-            let _ = self.flush(Duration::from_secs(5));
+            let _ = self.flush(self.delivery_timeout);
         }
     }
 }

@@ -8,6 +8,7 @@ the call returns, handled in the background until ``unsubscribe`` or ``close``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -18,7 +19,8 @@ from typing import Any
 
 from tradecore_eventbus import _core
 
-from ...exceptions import ClosedError, EventBusError, InvalidArgumentError
+from ...exceptions import BatchDeliveryError, ClosedError, EventBusError, InvalidArgumentError
+from ..config.checks import check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
@@ -41,11 +43,12 @@ from ..reliability.dead_letter import (
     Failure,
     dlq_record,
     original_event,
+    record_size_limit,
 )
 from ..reliability.spool import Spool
 from ..transports.kafka.poll import poll_batch
 from ..transports.protocol import RecordLike, TransportAdapter
-from ..transports.structs import ConsumerSpec, Mode
+from ..transports.structs import ConsumerSpec, Mode, OutgoingRecord
 from ..wire.envelope import encode, headers_for
 from ..wire.topics import dlq_channel
 
@@ -85,6 +88,11 @@ class EventBus:
             self.config.validate_on_publish if validate_on_publish is None else validate_on_publish
         )
         self.breakers = BreakerRegistry(self.config, clock)
+        # Checked now: an outage is the worst time to learn that events cannot be kept.
+        check_spool_dir(
+            spool_dir or self.config.spool_dir,
+            "spool_dir" if spool_dir else "EventBusConfig.spool_dir (EVENT_BUS_SPOOL_DIR)",
+        )
         self.spool = Spool(spool_dir or self.config.spool_dir)
         self.publisher = Publisher(
             adapter, self.config, self.transport_config, self.breakers, self.spool
@@ -253,8 +261,8 @@ class EventBus:
         self, channel: str, topic: str, prepared: PreparedBatch
     ) -> Sequence[tuple[int, int]]:
         await self._connect()
-        await self.publisher.ensure_channel(channel, required=False)
         try:
+            # Creates the channel's topics on its first publish, within the first attempt.
             deliveries = await self.publisher.send(channel, topic, prepared)
         finally:
             if self.spool.has_pending():
@@ -284,11 +292,13 @@ class EventBus:
 
     async def _drain_when_possible(self) -> None:
         """Publishes the spool as soon as the broker answers again; stops when it is empty."""
-        delay = 1.0
+        # The spool just got events because the broker did not answer: give it a moment,
+        # then look again on the publish retry schedule (its caps, without jitter).
+        retry = self.config.publish_retry
+        attempt = 0
         while self.spool.has_pending() and not self._closing:
-            # The spool just got events because the broker did not answer: give it a moment.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            attempt += 1
+            await asyncio.sleep(max(retry.delay_cap_ms(attempt), retry.initial_delay_ms) / 1000.0)
             try:
                 if await self.adapter.ping(self.config.spool_ping_timeout_seconds):
                     report = await self.publisher.drain()
@@ -312,6 +322,9 @@ class EventBus:
         error: BaseException,
         retries: int,
     ) -> None:
+        """Writes one consumed record to its channel's DLQ, in a copy that fits the
+        producer's ``message.max.bytes``. Raises the record's own delivery error (retriable
+        or not: the subscription decides whether to try again)."""
         failure = Failure(
             original_channel=sub.channel,
             error_type=type(error).__name__,
@@ -323,14 +336,42 @@ class EventBus:
         )
         dlq = dlq_channel(sub.channel, self.config.dlq_topic_suffix)
         await self.publisher.ensure_channel(dlq)
-        out = dlq_record(
+        topic = self.adapter.topic_for(dlq)
+        copy = functools.partial(
+            dlq_record,
             failure,
             event=event,
-            raw_value=record.value if event is None else None,
+            raw_value=record.value,
             key=record.key,
             headers=list(record.headers),
+            max_bytes=record_size_limit(self.transport_config),
+            original_topic=record.topic,
         )
-        await self.adapter.producer().send_batch(self.adapter.topic_for(dlq), [out])
+        try:
+            await self._send_dead_letter(topic, copy())
+        except EventBusError as exc:
+            if exc.retriable:
+                raise
+            # Refused for good (a broker or topic whose size limit is below the producer's,
+            # say): one more try with the metadata and coordinates only.
+            logger.error(
+                "the DLQ %s refused the copy of %s[%d]@%d (%s); writing it without the original",
+                topic,
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            await self._send_dead_letter(topic, copy(keep_original=False))
+
+    async def _send_dead_letter(self, topic: str, record: OutgoingRecord) -> None:
+        try:
+            await self.adapter.producer().send_batch(topic, [record])
+        except BatchDeliveryError as exc:
+            first = exc.results[0] if exc.results else None
+            if isinstance(first, EventBusError):
+                raise first from exc
+            raise
 
     async def replay_dlq(
         self,
@@ -349,7 +390,9 @@ class EventBus:
             raise ClosedError("the event bus is closed")
         await self.start()
         dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
-        await self.publisher.ensure_channel(dlq)
+        budget = self.config.consumer_poll_timeout_ms / 1000.0
+        deadline = time.monotonic() + budget
+        await self.publisher.ensure_channel(dlq, timeout=budget)
         dlq_topic = self.adapter.topic_for(dlq)
         consumer = self.adapter.new_consumer(
             ConsumerSpec(
@@ -367,7 +410,7 @@ class EventBus:
         counts = {"read": 0, "republished": 0, "skipped": 0, "failed": 0}
         consumer.subscribe([dlq_topic])
         try:
-            await consumer.wait_assigned(self.config.consumer_poll_timeout_ms / 1000.0)
+            await consumer.wait_assigned(max(0.0, deadline - time.monotonic()))
             while max_events is None or counts["read"] < max_events:
                 limit = 500 if max_events is None else min(500, max_events - counts["read"])
                 records = await poll_batch(consumer, limit, idle_timeout)  # type: ignore[arg-type]
@@ -526,8 +569,12 @@ class EventBus:
         if filter_fn is not None and not callable(filter_fn):
             raise InvalidArgumentError("filter_fn must be callable")
         topic = self.adapter.topic_for(channel)
+        # One budget for the whole call (decision 46): creating the topics and joining the
+        # group both come out of EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS.
+        budget = self.config.consumer_poll_timeout_ms / 1000.0
+        deadline = time.monotonic() + budget
         await self.start()
-        await self.publisher.ensure_channel(channel)
+        await self.publisher.ensure_channel(channel, timeout=budget)
         spec = ConsumerSpec(
             topic=topic,
             group_id=group,
@@ -558,12 +605,13 @@ class EventBus:
             # so a crash hands at most that many to the next owner again.
             mark_chunk=min(MARK_CHUNK, self.transport_config.commit_batch_size),
             group_instance_id=group_instance_id,
+            dlq_retry=self.config.publish_retry,
         )
         if self.config.enable_dlq:
             sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
                 sub, record, event, error, retries
             )
-        live_timeout = self.config.consumer_poll_timeout_ms / 1000.0
+        live_timeout = max(0.0, deadline - time.monotonic())
         # A stream subscription outlives a rebalance that takes longer than the timeout; a
         # pub/sub one must be live when the call returns (it starts at the latest offset).
         await sub.start(
@@ -618,7 +666,7 @@ class EventBus:
     async def health_check(self, timeout: float = 5.0) -> dict[str, Any]:
         """The guide's health structure. Never raises; bounded by ``timeout``."""
         try:
-            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout + 1.0)
+            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout)
         except (TimeoutError, EventBusError):
             ping = False
         consumers = {s.health_key: s.health() for s in self._subscriptions.values()}
@@ -659,6 +707,13 @@ class EventBus:
                     "dlq_write_failures": sum(
                         s.stats.dlq_failures for s in self._subscriptions.values()
                     ),
+                    "dlq_refused": sum(s.stats.dlq_refused for s in self._subscriptions.values()),
+                    "worker_restarts": sum(
+                        s.stats.worker_restarts for s in self._subscriptions.values()
+                    ),
+                    "consumer_faults": {
+                        s.health_key: s.stats.faults() for s in self._subscriptions.values()
+                    },
                     "spool": self.publisher.spool_health(),
                     "failed_consumers": failed_consumers,
                     **extra,

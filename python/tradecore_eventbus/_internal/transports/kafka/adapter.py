@@ -27,10 +27,6 @@ from .poll import poll_batch
 logger = logging.getLogger("tradecore_eventbus.redpanda")
 
 
-#: Topic creation waits at most this long (it runs on the first publish of a channel).
-TOPIC_ADMIN_TIMEOUT_S = 10.0
-
-
 class RedpandaTransportAdapter(TransportAdapter):
     """Kafka-compatible transport (Apache Kafka, Redpanda) through librdkafka in Rust.
 
@@ -118,13 +114,18 @@ class RedpandaTransportAdapter(TransportAdapter):
             config=tc.librdkafka_config,
         )
 
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], timeout: float | None = None
+    ) -> dict[str, str]:
         missing = [s for s in specs if s.name not in self._known_topics]
         result = {s.name: "exists" for s in specs if s.name in self._known_topics}
         if missing:
+            if timeout is None:
+                # Topic creation runs on a channel's first publish: one attempt's time.
+                timeout = self.transport_config.producer_delivery_timeout_ms / 1000.0
             created = await self._admin_client().create_topics(
                 [(s.name, s.partitions, s.replication_factor, dict(s.configs)) for s in missing],
-                TOPIC_ADMIN_TIMEOUT_S,
+                timeout,
             )
             result.update(created)
             self._known_topics.update(created)

@@ -588,7 +588,9 @@ class MemoryTransportAdapter(TransportAdapter):
         self._consumers.add(consumer)
         return consumer
 
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], timeout: float | None = None
+    ) -> dict[str, str]:
         return {
             s.name: "created"
             if self.broker.create_topic(s.name, s.partitions, s.configs)
