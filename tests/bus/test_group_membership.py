@@ -12,7 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from tests.bus.conftest import TRANSPORTS, Collector, test_configs
+from tests.bus.conftest import TRANSPORTS, Collector
+from tests.bus.conftest import test_configs as bus_configs
 
 from tradecore_eventbus import (
     EventBus,
@@ -36,7 +37,7 @@ async def build(request: pytest.FixtureRequest) -> AsyncIterator[Builder]:
     buses: list[EventBus] = []
 
     async def make(poll_timeout_ms: int = 30_000, **transport: Any) -> EventBus:
-        bus_config, tc = test_configs(**transport)
+        bus_config, tc = bus_configs(**transport)
         bus_config = replace(bus_config, consumer_poll_timeout_ms=poll_timeout_ms)
         adapter = (
             MemoryTransportAdapter(bus_config, tc, broker=broker)
@@ -177,7 +178,7 @@ async def test_static_membership_needs_one_valid_stable_name_per_member(
 
 
 def memory_bus(broker: MemoryBroker, session_ms: int, poll_timeout_ms: int) -> EventBus:
-    bus_config, tc = test_configs(
+    bus_config, tc = bus_configs(
         consumer_session_timeout_ms=session_ms, consumer_heartbeat_interval_ms=session_ms // 10
     )
     bus_config = replace(bus_config, consumer_poll_timeout_ms=poll_timeout_ms)
