@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import time
 from pathlib import Path
@@ -34,6 +35,12 @@ async def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--live", required=True, type=Path)
     args = parser.parse_args()
+    # Warnings with times on stderr (a file the test keeps): how the bus saw the kill.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
 
     config = EventBusConfig.from_env()
     adapter = RedpandaTransportAdapter(

@@ -84,5 +84,5 @@ LEADER_KILL = (
 REBALANCE_STORM = (
     RebalanceStormMode(changes=20, period_s=3.0, max_members=5, keys=24, rate=500.0)
     if FULL
-    else RebalanceStormMode(changes=6, period_s=2.0, max_members=4, keys=12, rate=250.0)
+    else RebalanceStormMode(changes=6, period_s=1.5, max_members=4, keys=12, rate=250.0)
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
@@ -24,8 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.chaos import modes
-from tests.chaos.checker import check, check_consumption, read_topic
+from tests.chaos import modes, report
+from tests.chaos.checker import Stored, check, check_consumption, read_topic
 from tests.chaos.infra import ROOT, SingleBroker, poll_until
 from tests.chaos.report import ScenarioResult, median_line, recording
 from tests.chaos.workload import History, KeyedPublishers, make_bus
@@ -153,7 +154,10 @@ class Worker:
 
 
 def worker_env(membership: str, spool: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    # The bus settings of whoever runs the tests must not reach the worker (a topic prefix
+    # would have it read another topic than the one the test publishes to).
+    ours = ("KAFKA_", "EVENT_BUS_", "REDPANDA_", "ENABLE_", "DLQ_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update(
         {
             "REDPANDA_BOOTSTRAP_SERVERS": BOOTSTRAP,
@@ -230,12 +234,17 @@ async def run(tmp_path: Path, membership: str, result: ScenarioResult) -> None:
             unhandled.difference_update(e for w in workers for e, _ in w.handled)
             return not unhandled
 
-        await poll_until(
-            all_handled,
-            CATCH_UP_S,
-            "every stored event handled by the end",
-            fail_fast=worker.exit_reason,
-        )
+        try:
+            await poll_until(
+                all_handled,
+                CATCH_UP_S,
+                "every stored event handled by the end",
+                fail_fast=worker.exit_reason,
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; {describe_unhandled(stored, unhandled, worker)}"
+            ) from None
         await worker.terminate(EventBusConfig().close_timeout_seconds + 10)
     finally:
         if not publishers.stopping.is_set():
@@ -246,6 +255,7 @@ async def run(tmp_path: Path, membership: str, result: ScenarioResult) -> None:
         await bus.close()
         result.published(history)
         summarize(result, workers, kills, membership)
+        keep_worker_files(tmp_path, result.scenario_id)
 
     verdict = check(history, stored)
     handled = Counter(e for w in workers for e, _ in w.handled)
@@ -305,3 +315,30 @@ def summarize(
         f"{chaos_transport(BOOTSTRAP).commit_interval_ms} ms or "
         f"{chaos_transport(BOOTSTRAP).commit_batch_size} events"
     )
+
+
+def describe_unhandled(stored: list[Stored], unhandled: set[str], worker: Worker) -> str:
+    """Where the events no incarnation handled are, and what the last one logged."""
+    where: dict[int, list[int]] = {}
+    for s in stored:
+        if s.event_id in unhandled:
+            where.setdefault(s.partition, []).append(s.offset)
+    parts = ", ".join(
+        f"partition {p}: {len(o)} (offsets {min(o)}-{max(o)})" for p, o in sorted(where.items())
+    )
+    log = [
+        line
+        for line in worker.stderr.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line or "Error" in line
+    ]
+    return f"{len(unhandled)} unhandled: {parts}; worker {worker.n} logged: {log[-5:]}"
+
+
+def keep_worker_files(tmp_path: Path, scenario_id: str) -> None:
+    """The workers' files outlive pytest's temporary directories (other runs rotate them)."""
+    target = report.CACHE / f"{scenario_id}-{modes.MODE}-workers"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for f in tmp_path.glob("worker-*"):
+        if f.is_file():
+            shutil.copy(f, target / f.name)

@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from tests.chaos import modes
 from tests.chaos.checker import check, check_consumption, partition_leaders, read_topic
-from tests.chaos.infra import Cluster, poll_until, poll_until_async
+from tests.chaos.infra import SCRIPT_TIMEOUT_S, Cluster, poll_until, poll_until_async
 from tests.chaos.report import ScenarioResult, median_line, recording
 from tests.chaos.workload import ACKED, Handled, History, KeyedPublishers, drain_spool, make_bus
 from tests.chaos.workload import transport_config as chaos_transport
@@ -36,7 +36,7 @@ ELECTION_S = 45.0
 RESUME_S = ELECTION_S + 30.0 + 30.0
 #: A restarted broker catches up and rejoins the ISR (replica.lag.time.max.ms is 30 s).
 REJOIN_S = 120.0
-RESTART_S = 150.0
+RESTART_S = SCRIPT_TIMEOUT_S
 PROGRESS_S = 3 * MODE.progress_between_kills / MODE.rate + 30.0
 
 pytestmark = [

@@ -139,7 +139,7 @@ async def run(tmp_path: Path, result: ScenarioResult) -> None:
     result.rounds.append(median_line("join (subscribe until live)", joins, " s", digits=2))
     result.rounds.append(median_line("leave (unsubscribe)", leaves, " s", digits=2))
     result.notes.append(
-        f"seed {SEED}, {MODE.changes} changes every {MODE.period_s:.0f} s, 1-{MODE.max_members} "
+        f"seed {SEED}, {MODE.changes} changes every {MODE.period_s:g} s, 1-{MODE.max_members} "
         f"members on {tc.topic_partitions} partitions, {MODE.keys} keys at {MODE.rate:.0f} "
         f"publishes/s; redelivered {consumption.redelivered} of {consumption.handled} "
         f"deliveries (bound {bound})"
