@@ -37,10 +37,16 @@ impl log::Log for Bridge {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let message = record.args().to_string();
+        // The one place every Rust and librdkafka log line passes (decision 41).
+        let message = match crate::kafka::secrets::redact(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(clean) => clean,
+        };
         let entry = Entry {
             target: record.target().to_owned(),
             level: record.level(),
-            message: record.args().to_string(),
+            message,
         };
         if let Err(TrySendError::Full(_)) = self.tx.try_send(entry) {
             self.dropped.fetch_add(1, Ordering::Relaxed);

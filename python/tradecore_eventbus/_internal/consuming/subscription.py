@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...exceptions import DeserializationError, EventValidationError
+from ...exceptions import AuthenticationError, DeserializationError, EventValidationError
+from ..config.security import RedactingFilter
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
@@ -33,6 +34,8 @@ from ..wire.envelope import decode
 from .handlers import Handler, make_invoker
 
 logger = logging.getLogger("tradecore_eventbus.subscription")
+# Handler and filter exceptions are logged here, and they may quote a configured secret.
+logger.addFilter(RedactingFilter())
 
 FilterFn = Callable[[dict[str, Any]], bool]
 #: Writes one failed record to the DLQ: (record, decoded event or None, error, retries).
@@ -222,9 +225,13 @@ class Subscription:
         while not self.stopping:
             try:
                 records = self.consumer.take(self.batch_size, decode_events=True)
-            except Exception:
+            except Exception as exc:
                 # The transport recovers from non-fatal errors by itself; back off a little.
-                logger.exception("subscriber %s: fetching records failed", self.health_key)
+                if isinstance(exc, AuthenticationError):
+                    # Refused credentials: nothing to debug in a traceback (decision 39).
+                    logger.error("subscriber %s: %s", self.health_key, exc)
+                else:
+                    logger.exception("subscriber %s: fetching records failed", self.health_key)
                 self.stats.errors += 1
                 backoff = min(max(backoff * 2, 0.1), 5.0)
                 if not await self._sleep(backoff):

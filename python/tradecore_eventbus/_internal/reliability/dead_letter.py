@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tradecore_eventbus import _core
+
 from ..transports.structs import HeaderList, OutgoingRecord
 from ..wire.envelope import encode, utc_timestamp
 
@@ -39,7 +41,9 @@ class Failure:
             "original_offset": self.original_offset,
             "consumer_group": self.consumer_group,
             "error_type": self.error_type,
-            "error_message": self.error_message,
+            # A handler's exception may quote a configured secret; the DLQ is read by others
+            # (decision 41).
+            "error_message": _core.redact(self.error_message),
             "failed_at": utc_timestamp(),
             "retry_count": self.retry_count,
         }
