@@ -611,6 +611,8 @@ class EventBus:
                         s.stats.dlq_failures for s in self._subscriptions.values()
                     ),
                     "spool": self.publisher.spool_health(),
+                    # Why nothing works when the broker refuses the credentials (else None).
+                    "authentication_error": adapter_stats.get("authentication_error"),
                     **extra,
                 },
             },
