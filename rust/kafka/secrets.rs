@@ -51,11 +51,15 @@ impl std::fmt::Debug for MaskedPairs<'_> {
 
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
+/// Values shorter than this are not scrubbed from free text: every "p" of every log line
+/// would go, and a secret that short hides nothing anyway. They are still masked by key.
+pub const MIN_SCRUBBED_LEN: usize = 6;
+
 /// Remembers the secret values among `pairs` (called for every client's settings), so that
 /// [`redact`] hides them wherever they might turn up.
 pub fn remember<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
     for (key, value) in pairs {
-        if value.is_empty() || !is_sensitive(key) {
+        if value.chars().count() < MIN_SCRUBBED_LEN || !is_sensitive(key) {
             continue;
         }
         let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
@@ -140,6 +144,7 @@ mod tests {
             ("sasl.password", "pw-0c7e1d"),
             ("sasl.username", "not-a-secret-user"),
             ("ssl.key.password", ""),
+            ("ssl.keystore.password", "p"),
         ]);
         let text = "SASL authentication error for pw-0c7e1d (user not-a-secret-user)";
         let clean = redact(text);
@@ -148,5 +153,6 @@ mod tests {
             "SASL authentication error for *** (user not-a-secret-user)"
         );
         assert!(matches!(redact("nothing to hide"), Cow::Borrowed(_)));
+        assert_eq!(redact("a p is not scrubbed"), "a p is not scrubbed");
     }
 }
