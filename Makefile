@@ -76,6 +76,14 @@ bench: develop ## Benchmarks vs aiokafka, confluent-kafka and pure Rust (starts 
 	cargo bench --bench core_paths
 	$(PY) -m pytest benches/test_python_paths.py --benchmark-only -p no:cacheprovider
 
+.PHONY: chaos
+chaos: develop ## Chaos suite with full counts (broker, consumer, leader kills; rebalances); updates docs/reliability.md
+	@started=0; \
+	if ! scripts/kafka/broker.sh status; then started=1; scripts/kafka/broker.sh start || exit 1; fi; \
+	CHAOS_FULL=1 CHAOS_REPORT=1 $(PY) -m pytest tests/chaos -p no:cacheprovider; rc=$$?; \
+	if [ $$started = 1 ]; then scripts/kafka/broker.sh stop; fi; \
+	exit $$rc
+
 .PHONY: broker-start
 broker-start: ## Start the local Kafka 4.x broker on 127.0.0.1:19092 (fetches jars once)
 	scripts/kafka/broker.sh start

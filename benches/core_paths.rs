@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use _core::events::{utc_timestamp, uuid4_strings};
-use _core::kafka::delivery::{BatchTracker, DeliveryTag};
-use _core::kafka::delivery::{Delivery, Outcome};
+use _core::kafka::delivery::{BatchTracker, Delivery, DeliveryTag, Outcome};
 use _core::kafka::offsets::OffsetTracker;
 use _core::kafka::producer::make_headers;
 use _core::py::encode::encode_events;

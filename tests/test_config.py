@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tradecore_eventbus import ConfigError, EventBusConfig, RetryConfig, TransportConfig
@@ -58,6 +61,7 @@ def test_the_guides_values_are_the_defaults() -> None:
     assert tc.bootstrap_servers == "localhost:19092"
     assert tc.producer_delivery_timeout_ms == 30_000
     assert tc.commit_batch_size == 100
+    assert tc.consumer_static_membership is False, "static membership is opt-in"
 
 
 def test_every_variable_is_read() -> None:
@@ -109,6 +113,7 @@ def test_every_variable_is_read() -> None:
             "KAFKA_CONSUMER_MAX_POLL_RECORDS": "100",
             "KAFKA_CONSUMER_AUTO_OFFSET_RESET": "latest",
             "KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY": "range",
+            "KAFKA_CONSUMER_STATIC_MEMBERSHIP": "true",
             "KAFKA_COMMIT_INTERVAL_MS": "1000",
             "KAFKA_COMMIT_BATCH_SIZE": "10",
             "KAFKA_TOPIC_PARTITIONS": "12",
@@ -131,6 +136,7 @@ def test_every_variable_is_read() -> None:
     assert tc.consumer_max_poll_records == 100
     assert tc.consumer_auto_offset_reset == "latest"
     assert tc.consumer_partition_assignment_strategy == "range"
+    assert tc.consumer_static_membership is True
     assert (tc.commit_interval_ms, tc.commit_batch_size) == (1000, 10)
     assert (tc.topic_partitions, tc.topic_replication_factor) == (12, 3)
     assert tc.librdkafka_config == {
@@ -165,6 +171,7 @@ def test_an_invalid_event_bus_value_names_the_variable(variable: str, value: str
         ("KAFKA_PRODUCER_COMPRESSION_TYPE", "brotli"),
         ("KAFKA_PRODUCER_LINGER_MS", "-5"),
         ("KAFKA_CONSUMER_AUTO_OFFSET_RESET", "middle"),
+        ("KAFKA_CONSUMER_STATIC_MEMBERSHIP", "sometimes"),
         ("KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY", "random"),
         ("KAFKA_COMMIT_BATCH_SIZE", "0"),
         ("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", "x"),
@@ -204,3 +211,190 @@ def test_retry_config_rejects_nonsense() -> None:
         RetryConfig(max_attempts=0)
     with pytest.raises(ConfigError):
         RetryConfig(backoff_factor=0.5)
+
+
+# ---------------------------------------------------------------- ranges, types, addresses
+
+BAD_ENV = [
+    # librdkafka's ranges (C ints): these raised OverflowError at first use before.
+    ("KAFKA_PRODUCER_LINGER_MS", "100000000000", TransportConfig),
+    ("KAFKA_PRODUCER_LINGER_MS", "900001", TransportConfig),
+    ("KAFKA_PRODUCER_BATCH_SIZE", "2147483648", TransportConfig),
+    ("KAFKA_PRODUCER_BATCH_SIZE", "0", TransportConfig),
+    ("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", "99999999999999999999", TransportConfig),
+    ("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", "0", TransportConfig),
+    ("KAFKA_CONSUMER_MAX_POLL_RECORDS", "18446744073709551616", TransportConfig),
+    ("KAFKA_CONSUMER_MAX_POLL_RECORDS", "0", TransportConfig),
+    ("KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "3600001", TransportConfig),
+    ("KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS", "-1", TransportConfig),
+    ("KAFKA_COMMIT_INTERVAL_MS", "86400001", TransportConfig),
+    ("KAFKA_COMMIT_BATCH_SIZE", "1e3", TransportConfig),
+    ("KAFKA_TOPIC_PARTITIONS", "2147483648", TransportConfig),
+    ("KAFKA_TOPIC_REPLICATION_FACTOR", "32768", TransportConfig),
+    ("KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", "perhaps", TransportConfig),
+    # Broker addresses.
+    ("REDPANDA_BOOTSTRAP_SERVERS", "localhost:notaport", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "localhost", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "localhost:0", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "localhost:65536", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "k1:9092,,k2:9092", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "::1:9092", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "[::zz]:9092", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "[::1]", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "bad host:9092", TransportConfig),
+    ("REDPANDA_BOOTSTRAP_SERVERS", "gopher://k1:9092", TransportConfig),
+    # Names and security.
+    ("KAFKA_TOPIC_PREFIX", "prod/eu", TransportConfig),
+    ("KAFKA_TOPIC_PREFIX", "x" * 250, TransportConfig),
+    ("KAFKA_TOPIC_PREFIX", "..", TransportConfig),
+    ("KAFKA_SECURITY_PROTOCOL", "TLS", TransportConfig),
+    ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-1", TransportConfig),
+    # The bus's own numbers: inf, NaN and durations past int32 milliseconds.
+    ("EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS", "inf", EventBusConfig),
+    ("EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS", "nan", EventBusConfig),
+    ("EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS", "1e300", EventBusConfig),
+    ("EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_TIMEOUT_SECONDS", "-1", EventBusConfig),
+    ("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", "inf", EventBusConfig),
+    ("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", "-inf", EventBusConfig),
+    ("EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD", "4294967296", EventBusConfig),
+    ("EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS", "0", EventBusConfig),
+    ("EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS", "99999999999", EventBusConfig),
+    ("EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS", "-1", EventBusConfig),
+    ("EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS", "2147483648", EventBusConfig),
+    ("EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR", "inf", EventBusConfig),
+    ("EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR", "nan", EventBusConfig),
+    ("EVENT_BUS_HANDLER_RETRY_MAX_ATTEMPTS", "0", EventBusConfig),
+    ("EVENT_BUS_HANDLER_RETRY_MAX_DELAY_MS", "1.5", EventBusConfig),
+    ("EVENT_BUS_SUB_BLOCK_MS", "2147483648", EventBusConfig),
+    ("EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS", "0", EventBusConfig),
+    ("EVENT_BUS_MAX_CONCURRENT_PARTITIONS", "0", EventBusConfig),
+    ("EVENT_BUS_STRICT_VALIDATION", "2", EventBusConfig),
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "config"), BAD_ENV, ids=[f"{v}={x[:20]}" for v, x, _ in BAD_ENV]
+)
+def test_a_value_out_of_range_names_the_variable(
+    variable: str, value: str, config: type[EventBusConfig] | type[TransportConfig]
+) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        config.from_env({variable: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("k1:9092", "k1:9092"),
+        (" k1:9092 , 10.0.0.2:9093 ", "k1:9092,10.0.0.2:9093"),
+        ("[::1]:9092,[fe80::1]:1", "[::1]:9092,[fe80::1]:1"),
+        ("SASL_SSL://broker.example.com:9094", "SASL_SSL://broker.example.com:9094"),
+        ("kafka_0.internal:65535", "kafka_0.internal:65535"),
+    ],
+)
+def test_good_bootstrap_lists_are_accepted(value: str, expected: str) -> None:
+    assert TransportConfig.from_env({"REDPANDA_BOOTSTRAP_SERVERS": value}).bootstrap_servers == (
+        expected
+    )
+
+
+def test_security_settings_are_normalised_and_the_password_never_appears_in_errors() -> None:
+    tc = TransportConfig.from_env(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "KAFKA_SASL_MECHANISM": "scram-sha-256",
+            "KAFKA_SASL_USERNAME": "u",
+            "KAFKA_SASL_PASSWORD": "hunter2-secret",
+        }
+    )
+    assert tc.librdkafka_config == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "u",
+        "sasl.password": "hunter2-secret",
+    }
+    with pytest.raises(ConfigError, match="KAFKA_SASL_MECHANISM") as info:
+        TransportConfig.from_env(
+            {"KAFKA_SASL_MECHANISM": "MD5", "KAFKA_SASL_PASSWORD": "hunter2-secret"}
+        )
+    assert "hunter2-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "value"),
+    [
+        (TransportConfig, "producer_linger_ms", 10**12),
+        (TransportConfig, "producer_batch_size", 2**31),
+        (TransportConfig, "producer_delivery_timeout_ms", 1.5),
+        (TransportConfig, "consumer_max_poll_records", 2**64),
+        (TransportConfig, "topic_replication_factor", 0),
+        (TransportConfig, "bootstrap_servers", "localhost:notaport"),
+        (TransportConfig, "topic_prefix", "a b"),
+        (TransportConfig, "producer_acks", "most"),
+        (TransportConfig, "producer_enable_idempotence", "yes"),
+        (TransportConfig, "librdkafka_config", {"security.protocol": "TLS"}),
+        (TransportConfig, "librdkafka_config", {"message.max.bytes": "10"}),
+        (EventBusConfig, "close_timeout_seconds", float("inf")),
+        (EventBusConfig, "sub_block_ms", 0),
+        (EventBusConfig, "consumer_poll_timeout_ms", float("nan")),
+        (EventBusConfig, "max_concurrent_partitions", True),
+        (EventBusConfig, "enable_dlq", "false"),
+        (EventBusConfig, "dlq_topic_suffix", "/dlq"),
+    ],
+)
+def test_configs_built_in_python_are_checked_too_naming_the_field(
+    config: type[EventBusConfig] | type[TransportConfig], field: str, value: object
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"{config.__name__}.{field}")):
+        config(**{field: value})
+
+
+def test_nested_settings_are_checked_naming_their_field() -> None:
+    from tradecore_eventbus._internal.config.settings import CircuitBreakerConfig
+
+    with pytest.raises(ConfigError, match=r"CircuitBreakerConfig\.timeout_seconds"):
+        CircuitBreakerConfig(timeout_seconds=float("inf"))
+    with pytest.raises(ConfigError, match=r"RetryConfig\.max_delay_ms"):
+        RetryConfig(max_delay_ms=2**31)
+    with pytest.raises(ConfigError, match=r"EventBusConfig\.publish_retry"):
+        EventBusConfig(publish_retry=5)  # type: ignore[arg-type]
+
+
+def test_a_spool_directory_that_cannot_be_created_or_written_is_refused(tmp_path: Path) -> None:
+    regular_file = tmp_path / "file"
+    regular_file.write_text("not a directory")
+    for bad in (regular_file, regular_file / "spool", regular_file / "a" / "b"):
+        with pytest.raises(ConfigError, match="EVENT_BUS_SPOOL_DIR"):
+            EventBusConfig.from_env({"EVENT_BUS_SPOOL_DIR": str(bad)})
+    # Creatable (not created yet: the spool is made on first use) and existing are fine.
+    fresh = tmp_path / "new" / "spool"
+    assert EventBusConfig.from_env({"EVENT_BUS_SPOOL_DIR": str(fresh)}).spool_dir == str(fresh)
+    assert not fresh.exists()
+    assert EventBusConfig.from_env({"EVENT_BUS_SPOOL_DIR": str(tmp_path)}).spool_dir
+
+
+def test_the_event_bus_checks_its_spool_directory_when_it_is_built(tmp_path: Path) -> None:
+    from tradecore_eventbus import EventBus, MemoryTransportAdapter
+
+    regular_file = tmp_path / "file"
+    regular_file.write_text("x")
+    with pytest.raises(ConfigError, match="spool_dir"):
+        EventBus(MemoryTransportAdapter(), spool_dir=str(regular_file / "spool"))
+    config = EventBusConfig(spool_dir=str(regular_file))
+    with pytest.raises(ConfigError, match="EVENT_BUS_SPOOL_DIR"):
+        EventBus(MemoryTransportAdapter(config, TransportConfig()), event_bus_config=config)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        (
+            {"KAFKA_PRODUCER_LINGER_MS": "5000", "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS": "5000"},
+            "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS",
+        ),
+        ({"KAFKA_CONSUMER_SESSION_TIMEOUT_MS": "300001"}, "KAFKA_CONSUMER_SESSION_TIMEOUT_MS"),
+    ],
+)
+def test_librdkafkas_cross_checks_are_made_at_from_env(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        TransportConfig.from_env(env)

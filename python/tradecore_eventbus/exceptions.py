@@ -110,10 +110,11 @@ class InvalidTopicError(TransportError, ValueError):
 class AuthenticationError(TransportError):
     """The broker refused the client's credentials (SASL): a refusal, not an outage.
 
-    Raised within a SASL handshake of the first failure (not after a delivery timeout) by
-    publishing, subscribing and topic administration. It is not retried, not spooled, not
-    written to the DLQ (which is on the same cluster, behind the same credentials) and not
-    counted against a channel's circuit breaker: nothing was kept, the caller has the events.
+    Raised as soon as the broker refuses the SASL handshake (not after a delivery or poll
+    timeout) by publishing, subscribing and topic administration. It is not retried, not
+    spooled, not written to the DLQ (which is on the same cluster, behind the same
+    credentials) and not counted against a channel's circuit breaker: nothing was kept, the
+    caller has the events.
     Fix the credentials (``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD``); the client
     notices by itself when they work again.
 
@@ -142,6 +143,13 @@ class AuthorizationError(TransportError):
     for that resource only: a publish refused this way goes to the DLQ like other refusals."""
 
     retriable = False
+
+
+class FencedInstanceError(TransportError):
+    """Another live consumer joined the group with this consumer's ``group.instance.id``
+    (static membership, ``KAFKA_CONSUMER_STATIC_MEMBERSHIP``): Kafka fenced this one out
+    and gave its partitions to the newcomer. Not retriable: rejoining would fence the other
+    one in turn. Give every replica its own ``consumer`` name."""
 
 
 class BatchDeliveryError(TransportError):
@@ -239,6 +247,7 @@ __all__ = [
     "DeserializationError",
     "EventBusError",
     "EventValidationError",
+    "FencedInstanceError",
     "InvalidArgumentError",
     "InvalidTopicError",
     "KafkaError",

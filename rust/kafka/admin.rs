@@ -58,7 +58,7 @@ impl KafkaAdmin {
         let timeout = probe_timeout(&config);
         Ok(Arc::new_cyclic(|me: &std::sync::Weak<KafkaAdmin>| {
             // While the credentials are refused, a metadata request now and then tells when
-            // they work again (decision 39).
+            // they work again (decision 48).
             let weak = me.clone();
             admin
                 .inner()
@@ -153,7 +153,7 @@ impl KafkaAdmin {
                 )),
             }
         };
-        // Refused credentials end the wait at once (decision 39).
+        // Refused credentials end the wait at once (decision 48).
         let results = self.health().auth.guard("create topics", answer).await?;
         self.health().auth.clear();
         let mut out = Vec::with_capacity(results.len());

@@ -1,5 +1,5 @@
 //! Authentication failures make a client refuse work at once instead of waiting for a
-//! timeout (decision 39).
+//! timeout (decision 48).
 //!
 //! librdkafka reports a failed SASL handshake once through the error callback
 //! (`_AUTHENTICATION`) and then keeps reconnecting in the background, reporting identical

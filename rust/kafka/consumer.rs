@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::FromClientConfigAndContext;
@@ -19,7 +19,7 @@ use rdkafka_sys as rdsys;
 use super::auth_gate::{probe_interval, probe_timeout, ProbeResult};
 use super::consumer_context::{ConsumerCtx, ConsumerStats};
 use super::context::ClientHealth;
-use super::error::{Error, Result};
+use super::error::{code_refuses_joining, Error, ErrorKind, Result};
 use super::settings::ConsumerSettings;
 use crate::runtime::timers::{TimerId, Timers};
 use crate::runtime::wake::{Wake, WakeCallback};
@@ -127,6 +127,9 @@ pub struct KafkaConsumer {
     wake: Arc<Wake>,
     stash: Mutex<VecDeque<RecordData>>,
     closed: AtomicBool,
+    /// The fatal error librdkafka reported (e.g. FENCED_INSTANCE_ID): the client can no
+    /// longer consume or commit, and every later call reports it again.
+    fatal: OnceLock<Error>,
     commit_batch_size: usize,
     commit_enabled: bool,
     max_poll_records: usize,
@@ -154,7 +157,7 @@ impl KafkaConsumer {
         let handle = Arc::new(Handle { queue, consumer });
         {
             // While the credentials are refused, a metadata request now and then tells when
-            // they work again (decision 39).
+            // they work again (decision 48).
             let weak = Arc::downgrade(&handle);
             let timeout = probe_timeout(&config);
             ctx.health
@@ -173,6 +176,7 @@ impl KafkaConsumer {
             wake,
             stash: Mutex::new(VecDeque::new()),
             closed: AtomicBool::new(false),
+            fatal: OnceLock::new(),
             commit_batch_size: settings.commit.batch_size.max(1),
             commit_enabled: settings.commit.enabled,
             max_poll_records: settings.max_poll_records,
@@ -213,6 +217,40 @@ impl KafkaConsumer {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether the group has assigned this consumer its partitions (possibly none) since it
+    /// subscribed, with their start offsets fixed.
+    pub fn is_assigned(&self) -> bool {
+        self.ctx.assigned.load(Ordering::Acquire)
+    }
+
+    /// The fatal error that ended this consumer, if any.
+    pub fn fatal_error(&self) -> Option<&Error> {
+        self.fatal.get()
+    }
+
+    fn check_fatal(&self) -> Result<()> {
+        match self.fatal.get() {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the first fatal error, with librdkafka's underlying code: a fatal consumer error
+    /// arrives as `_FATAL`, and `rd_kafka_fatal_error` tells which (FENCED_INSTANCE_ID, ...).
+    fn set_fatal(&self, handle: &Handle, err: Error) -> Error {
+        let err = match handle.consumer.client().fatal_error() {
+            Some((code, reason)) => Error::Kafka {
+                code,
+                operation: "consume",
+                detail: Some(reason),
+                fatal: true,
+            },
+            None => err,
+        };
+        self.ctx.health.record(err.to_string());
+        self.fatal.get_or_init(|| err).clone()
+    }
+
     pub fn subscribe(&self, topics: &[&str]) -> Result<()> {
         if topics.is_empty() {
             return Err(Error::InvalidArgument(
@@ -227,8 +265,9 @@ impl KafkaConsumer {
 
     /// Returns up to `max` records that are already here, without waiting. Serves rebalance
     /// and commit events on the way. With nothing to return while the broker refuses the
-    /// client's credentials, fails with the authentication error (decision 39).
+    /// client's credentials, fails with the authentication error (decision 48).
     pub fn drain(&self, max: usize) -> Result<Vec<RecordData>> {
+        self.check_fatal()?;
         let max = max.clamp(1, self.max_poll_records);
         let mut out: Vec<RecordData> = {
             let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,7 +276,7 @@ impl KafkaConsumer {
         };
         if out.len() < max {
             let handle = self.handle()?;
-            self.poll_into(&handle, &mut out, max)?;
+            self.poll_into(&handle, &mut out, max, false)?;
         }
         if out.is_empty() {
             self.health().auth.check("consume")?;
@@ -245,10 +284,19 @@ impl KafkaConsumer {
         Ok(out)
     }
 
-    fn poll_into(&self, handle: &Handle, out: &mut Vec<RecordData>, max: usize) -> Result<()> {
+    /// Polls up to `max` records into `out`. A fatal error ends it (and is kept); with
+    /// `refuse_on_join_errors`, so does an error that keeps the consumer out of its group
+    /// (authorization, an unusable group id), which otherwise is only recorded for health.
+    fn poll_into(
+        &self,
+        handle: &Handle,
+        out: &mut Vec<RecordData>,
+        max: usize,
+        refuse_on_join_errors: bool,
+    ) -> Result<()> {
         let first_new = out.len();
         let mut topic: Option<Arc<str>> = None;
-        let mut fatal = None;
+        let mut failed = None;
         while out.len() < max {
             match handle.consumer.poll(Duration::ZERO) {
                 Some(Ok(msg)) => {
@@ -264,13 +312,34 @@ impl KafkaConsumer {
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => {
-                    let err = Error::from_kafka("consume", e);
+                    let mut err = Error::from_kafka("consume", e);
+                    if err.kind() == ErrorKind::Authentication {
+                        // The context saw it first and kept librdkafka's reason with it.
+                        if let Some(explained) = self.ctx.health.auth.error("consume") {
+                            err = explained;
+                        }
+                    }
                     self.ctx
                         .stats
                         .consume_errors
                         .fetch_add(1, Ordering::Relaxed);
-                    if matches!(err, Error::Kafka { fatal: true, .. }) {
-                        fatal = Some(err);
+                    if matches!(err, Error::Kafka { fatal: true, .. })
+                        || matches!(
+                            err,
+                            Error::Kafka {
+                                code: RDKafkaErrorCode::Fatal,
+                                ..
+                            }
+                        )
+                    {
+                        failed = Some(self.set_fatal(handle, err));
+                        break;
+                    }
+                    if refuse_on_join_errors
+                        && matches!(&err, Error::Kafka { code, .. } if code_refuses_joining(*code))
+                    {
+                        self.ctx.health.record(err.to_string());
+                        failed = Some(err);
                         break;
                     }
                     // Not fatal (unknown topic while it is being created, a broker that went
@@ -302,7 +371,7 @@ impl KafkaConsumer {
                 }
             }
         }
-        match fatal {
+        match failed {
             Some(err) => Err(err),
             None => Ok(()),
         }
@@ -336,6 +405,9 @@ impl KafkaConsumer {
     pub fn wait_then(&self, timeout: Duration, f: impl FnOnce(bool) + Send + 'static) {
         if self.is_closed() {
             return f(false);
+        }
+        if self.fatal.get().is_some() {
+            return f(true); // `drain` reports it
         }
         let queued = self.handle().map(|h| h.queue.len()).unwrap_or(0);
         // Refused credentials: no waiting, the next `drain` says why.
@@ -390,15 +462,18 @@ impl KafkaConsumer {
     }
 
     /// Waits until the group has given this consumer its partitions (possibly none) and
-    /// their start offsets are fixed. Records arriving meanwhile are kept for `drain`.
+    /// their start offsets are fixed. Records arriving meanwhile are kept for `drain`. Fails
+    /// at once on a fatal error (a fenced static member) or a refusal (authorization, an
+    /// unusable group id); after `timeout` with `Error::Timeout`.
     pub async fn wait_assigned(&self, timeout: Duration) -> Result<()> {
         let started = Instant::now();
         let deadline = started + timeout;
         loop {
+            self.check_fatal()?;
             {
                 let handle = self.handle()?;
                 let mut fetched = Vec::new();
-                self.poll_into(&handle, &mut fetched, usize::MAX)?;
+                self.poll_into(&handle, &mut fetched, usize::MAX, true)?;
                 if !fetched.is_empty() {
                     self.stash
                         .lock()
@@ -406,10 +481,10 @@ impl KafkaConsumer {
                         .extend(fetched);
                 }
             }
-            if self.ctx.stats.rebalances.load(Ordering::Acquire) > 0 {
+            if self.is_assigned() {
                 return Ok(());
             }
-            // Refused credentials: the group cannot be joined, say so now (decision 39).
+            // Refused credentials: the group cannot be joined, say so now (decision 48).
             self.health().auth.check("joining the consumer group")?;
             let now = Instant::now();
             if now >= deadline {
@@ -445,6 +520,7 @@ impl KafkaConsumer {
         if !self.commit_enabled {
             return Ok(0);
         }
+        self.check_fatal()?;
         let handle = self.handle()?;
         let (known, dirty, commit_now) = {
             let mut tracker = self.ctx.tracker();
@@ -493,6 +569,7 @@ impl KafkaConsumer {
         if !self.commit_enabled {
             return Ok(());
         }
+        self.check_fatal()?;
         let handle = self.handle()?;
         let offsets = self.ctx.tracker().committable();
         if offsets.is_empty() {
@@ -615,7 +692,8 @@ impl KafkaConsumer {
     }
 
     /// Commits what was processed, leaves the group and releases the client. Blocking;
-    /// idempotent. Records handed out but not marked processed will be delivered again to
+    /// idempotent. A static member (`group.instance.id`) does not leave: its partitions wait
+    /// for it to come back until its session times out (KIP-345). Records handed out but not marked processed will be delivered again to
     /// the partitions' next owner.
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -630,7 +708,8 @@ impl KafkaConsumer {
         let Some(handle) = handle else {
             return Ok(());
         };
-        let committed = if self.commit_enabled {
+        // A fatal consumer (fenced) cannot commit: its partitions belong to another member now.
+        let committed = if self.commit_enabled && self.fatal.get().is_none() {
             let offsets = self.ctx.tracker().committable();
             if offsets.is_empty() {
                 Ok(())

@@ -1,7 +1,7 @@
 //! The consumer's librdkafka context: statistics, the offset tracker, the commit gate, and
 //! the rebalance callback (start offsets of new partitions, a last commit for revoked ones).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ pub struct ConsumerStats {
 pub struct ConsumerCtx {
     pub health: ClientHealth,
     pub stats: ConsumerStats,
+    /// Set by the first assignment (possibly of no partitions): the consumer is live.
+    pub(super) assigned: AtomicBool,
     commit_enabled: bool,
     reset: OffsetReset,
     tracker: Mutex<OffsetTracker>,
@@ -48,6 +50,7 @@ impl ConsumerCtx {
         ConsumerCtx {
             health: ClientHealth::default(),
             stats: ConsumerStats::default(),
+            assigned: AtomicBool::new(false),
             commit_enabled: settings.commit.enabled,
             reset: settings.auto_offset_reset,
             tracker: Mutex::new(OffsetTracker::default()),
@@ -132,6 +135,13 @@ fn latest_offset(consumer: &BaseConsumer<ConsumerCtx>, topic: &str, partition: i
 
 impl ClientContext for ConsumerCtx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        if fac == "FATAL" {
+            // A fatal consumer error also reaches `poll` as an error, where it becomes a typed
+            // exception that its subscriber logs once; librdkafka's own line would be a second.
+            self.health.record(log_message.to_string());
+            log::debug!(target: "librdkafka", "{fac}: {log_message}");
+            return;
+        }
         observe_log(&self.health, level, fac, log_message);
     }
 
@@ -174,6 +184,7 @@ impl ConsumerContext for ConsumerCtx {
                 // Joined the group: the credentials work.
                 self.health.auth.clear();
                 self.stats.rebalances.fetch_add(1, Ordering::Release);
+                self.assigned.store(true, Ordering::Release);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 // Commit what was processed on the partitions we lose, before the new owner

@@ -43,7 +43,7 @@ impl ClientHealth {
     /// logged one within the last half minute).
     pub fn record(&self, text: String) -> bool {
         self.error_count.fetch_add(1, Ordering::Relaxed);
-        // These texts end up in error messages and health reports (decision 41).
+        // These texts end up in error messages and health reports (decision 50).
         let text = match secrets::redact(&text) {
             std::borrow::Cow::Borrowed(_) => text,
             std::borrow::Cow::Owned(clean) => clean,

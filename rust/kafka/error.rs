@@ -50,6 +50,9 @@ error_kinds! {
     Authentication,
     /// The authenticated client may not do this (topic, group or cluster ACLs).
     Authorization,
+    /// Another live consumer joined the group with this consumer's `group.instance.id`
+    /// (static membership): this one was fenced out for good.
+    FencedInstance,
     /// Any other Kafka error.
     Kafka,
 }
@@ -89,7 +92,7 @@ impl Error {
     pub fn from_kafka(operation: &'static str, err: KafkaError) -> Self {
         match err {
             KafkaError::ClientConfig(_, desc, key, value) => {
-                // Never echo a secret (decision 41): librdkafka's description quotes the
+                // Never echo a secret (decision 50): librdkafka's description quotes the
                 // value too ("Invalid value \"...\" for configuration property ...").
                 let (value, desc) = if secrets::is_sensitive(&key) && !value.is_empty() {
                     (
@@ -115,6 +118,15 @@ impl Error {
                 operation,
                 detail: Some(e.string()),
                 fatal: e.is_fatal(),
+            },
+            // rust-rdkafka reports no code for a failed admin request (`rdkafka_error_code`
+            // is None), though it has one: an admin request to an unreachable cluster is then
+            // the timeout it is (TransportTimeoutError), not a generic failure.
+            KafkaError::AdminOp(code) => Error::Kafka {
+                code,
+                operation,
+                detail: None,
+                fatal: false,
             },
             other => match other.rdkafka_error_code() {
                 Some(code) => Error::Kafka {
@@ -280,8 +292,28 @@ pub fn kind_of_code(code: RDKafkaErrorCode) -> ErrorKind {
         | C::TransactionalIdAuthorizationFailed
         | C::DelegationTokenAuthorizationFailed => ErrorKind::Authorization,
         C::InvalidConfig | C::InvalidReplicationFactor | C::InvalidPartitions => ErrorKind::Config,
+        C::FencedInstanceId => ErrorKind::FencedInstance,
         _ => ErrorKind::Kafka,
     }
+}
+
+/// Errors that keep a consumer out of its group however long it waits: it was refused
+/// (authorization, authentication, an unusable group id, a full group) rather than kept
+/// waiting (a rebalance, a dead member's session, a broker that is away).
+pub fn code_refuses_joining(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::Authentication
+            | C::InvalidGroupId
+            | C::GroupMaxSizeReached
+            | C::InconsistentGroupProtocol
+            | C::FencedInstanceId
+    )
 }
 
 /// Retriable as Kafka's own clients classify it (RetriableException and librdkafka's
@@ -333,6 +365,13 @@ mod tests {
         assert_eq!(down.kind(), ErrorKind::BrokerUnavailable);
         assert!(down.retriable());
 
+        let admin = Error::from_kafka(
+            "create topics",
+            KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut),
+        );
+        assert_eq!(admin.kind(), ErrorKind::Timeout);
+        assert!(admin.retriable());
+
         let too_large = Error::kafka("produce", RDKafkaErrorCode::MessageSizeTooLarge);
         assert_eq!(too_large.kind(), ErrorKind::Kafka);
         assert!(!too_large.retriable());
@@ -350,6 +389,25 @@ mod tests {
             fatal: true,
         };
         assert!(!fatal.retriable());
+    }
+
+    #[test]
+    fn a_fenced_instance_is_its_own_kind_and_never_retriable() {
+        let fenced = Error::Kafka {
+            code: RDKafkaErrorCode::FencedInstanceId,
+            operation: "consume",
+            detail: Some("Fatal consumer error".into()),
+            fatal: true,
+        };
+        assert_eq!(fenced.kind(), ErrorKind::FencedInstance);
+        assert!(!fenced.retriable());
+        assert!(!code_is_retriable(RDKafkaErrorCode::FencedInstanceId));
+        assert!(code_refuses_joining(RDKafkaErrorCode::FencedInstanceId));
+        assert!(code_refuses_joining(
+            RDKafkaErrorCode::GroupAuthorizationFailed
+        ));
+        assert!(!code_refuses_joining(RDKafkaErrorCode::RebalanceInProgress));
+        assert!(!code_refuses_joining(RDKafkaErrorCode::AllBrokersDown));
     }
 
     #[test]

@@ -377,3 +377,104 @@ async fn small_sends_handed_over_directly_keep_call_order_with_queued_jobs() {
     assert_eq!(values, expected);
     assert_eq!(p.in_flight(), 0);
 }
+
+/// Polls until the consumer reports an error (records are dropped), for at most 20 s.
+async fn first_error(consumer: &KafkaConsumer) -> Error {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match consumer.drain(100) {
+            Err(e) => return e,
+            Ok(_) if std::time::Instant::now() > deadline => panic!("no error within 20 s"),
+            Ok(_) => {
+                consumer.wait(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_static_member_reports_fenced_instance_and_stays_stopped() {
+    let mock = cluster_with_events(2, 10).await;
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "static");
+    settings.group_instance_id = Some("static.events.worker-1".into());
+    settings.session_timeout_ms = 6_000;
+    settings.heartbeat_interval_ms = 100;
+    let consumer = KafkaConsumer::new(&settings).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    assert!(!consumer.is_assigned());
+    consumer
+        .wait_assigned(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(consumer.is_assigned());
+    take_all(&consumer, 10).await;
+
+    // What the coordinator answers once another live process joined with the same
+    // group.instance.id: librdkafka makes it a fatal consumer error.
+    mock.request_errors(
+        RDKafkaApiKey::Heartbeat,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID],
+    );
+    let err = first_error(&consumer).await;
+    assert_eq!(err.kind(), ErrorKind::FencedInstance, "{err}");
+    assert!(!err.retriable());
+    assert!(matches!(err, Error::Kafka { fatal: true, .. }), "{err:?}");
+    // Every later call says so again, instead of an empty poll that looks healthy.
+    assert_eq!(
+        consumer.drain(1).unwrap_err().kind(),
+        ErrorKind::FencedInstance
+    );
+    assert_eq!(
+        consumer
+            .mark_processed([("events", 0, 0)])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::FencedInstance
+    );
+    assert_eq!(
+        consumer
+            .wait_assigned(Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::FencedInstance
+    );
+    assert!(consumer.fatal_error().is_some());
+    // Closing does not try to commit for partitions that now belong to the other member.
+    tokio::task::spawn_blocking(move || consumer.close())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_join_fails_wait_assigned_at_once_instead_of_timing_out() {
+    let mock = cluster_with_events(1, 1).await;
+    mock.request_errors(
+        RDKafkaApiKey::FindCoordinator,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED; 50],
+    );
+    let consumer =
+        KafkaConsumer::new(&ConsumerSettings::new(mock.bootstrap_servers(), "refused")).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    let started = std::time::Instant::now();
+    let err = consumer
+        .wait_assigned(Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(RDKafkaErrorCode::GroupAuthorizationFailed as i32),
+        "{err}"
+    );
+    assert!(!err.retriable());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited {:?} for a refusal",
+        started.elapsed()
+    );
+    tokio::task::spawn_blocking(move || consumer.close())
+        .await
+        .unwrap()
+        .unwrap();
+}

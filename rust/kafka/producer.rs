@@ -170,7 +170,7 @@ impl Shared {
         for index in job.start..job.source.len() {
             if let Some(reason) = self.health().auth.current_failure() {
                 // The credentials were refused since this send was accepted: the rest of
-                // it fails now rather than after the delivery timeout (decision 39).
+                // it fails now rather than after the delivery timeout (decision 48).
                 for rest in index..job.source.len() {
                     job.tracker.complete(
                         rest,
@@ -296,7 +296,7 @@ impl KafkaProducer {
         });
         {
             // While the credentials are refused, a metadata request now and then tells when
-            // they work again (decision 39).
+            // they work again (decision 48).
             let weak = Arc::downgrade(&shared);
             let timeout = probe_timeout(&config);
             shared
@@ -394,7 +394,7 @@ impl KafkaProducer {
         if self.is_closed() {
             return Err(Error::Closed("producer"));
         }
-        // Refused credentials: fail now, not after the delivery timeout (decision 39).
+        // Refused credentials: fail now, not after the delivery timeout (decision 48).
         self.health().auth.check("produce")?;
         let len = source.len();
         self.shared.unresolved.fetch_add(len, Ordering::AcqRel);
@@ -508,9 +508,10 @@ impl KafkaProducer {
 
 impl Drop for KafkaProducer {
     fn drop(&mut self) {
-        // librdkafka purges what is still queued when the handle goes; give it a last chance.
+        // librdkafka purges what is still queued when the handle goes; give it a last chance,
+        // as long as a delivery may take (each one has an outcome by then).
         if self.in_flight() > 0 {
-            let _ = self.flush(Duration::from_secs(5));
+            let _ = self.flush(self.delivery_timeout);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Secrets in client settings (SASL passwords, key passwords, OAuth secrets, inline private
 //! keys) never leave this process in text: not in `Debug` output, error messages, health
-//! records or log records (decision 41).
+//! records or log records (decision 50).
 //!
 //! Two layers. Settings are masked by key wherever this crate prints them. And every secret
 //! value a client was configured with is remembered here, so that text this crate does not

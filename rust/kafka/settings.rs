@@ -104,7 +104,7 @@ impl ProducerSettings {
 }
 
 /// Applies the pass-through properties (they win) and remembers their secrets, so that no
-/// text this process emits shows them (decision 41).
+/// text this process emits shows them (decision 50).
 fn apply_extra(cfg: &mut ClientConfig, extra: &[(String, String)]) {
     for (k, v) in extra {
         cfg.set(k, v);
@@ -144,6 +144,7 @@ impl std::fmt::Debug for ConsumerSettings {
                 "partition_assignment_strategy",
                 &self.partition_assignment_strategy,
             )
+            .field("group_instance_id", &self.group_instance_id)
             .field("extra", &MaskedPairs(&self.extra))
             .finish()
     }
@@ -181,7 +182,25 @@ pub struct ConsumerSettings {
     pub max_poll_records: usize,
     /// `sticky` / `cooperative-sticky` (the default), `range` or `roundrobin`.
     pub partition_assignment_strategy: String,
+    /// `group.instance.id` (static membership, KIP-345): a restarted member with the same id
+    /// takes its partitions back without a rebalance. `None`: a dynamic member.
+    pub group_instance_id: Option<String>,
     pub extra: Vec<(String, String)>,
+}
+
+/// Kafka's rule for a `group.instance.id` (the same as for topic names): 1 to 249 of
+/// `[A-Za-z0-9._-]`, and neither `.` nor `..`.
+pub fn check_group_instance_id(id: &str) -> Result<()> {
+    let legal = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if id.is_empty() || id.len() > 249 || !legal || id == "." || id == ".." {
+        return Err(Error::Config(format!(
+            "group_instance_id {id:?} is not a valid Kafka group.instance.id: 1 to 249 of \
+             letters, digits, '.', '_' and '-' (and not '.' or '..')"
+        )));
+    }
+    Ok(())
 }
 
 impl ConsumerSettings {
@@ -196,6 +215,7 @@ impl ConsumerSettings {
             heartbeat_interval_ms: 3_000,
             max_poll_records: 500,
             partition_assignment_strategy: "cooperative-sticky".into(),
+            group_instance_id: None,
             extra: Vec::new(),
         }
     }
@@ -242,6 +262,10 @@ impl ConsumerSettings {
             // 1 s leaves a fast consumer idle most of that second (190k -> 330k records/s).
             .set("fetch.queue.backoff.ms", "10")
             .set("socket.nagle.disable", "true");
+        if let Some(id) = &self.group_instance_id {
+            check_group_instance_id(id)?;
+            cfg.set("group.instance.id", id);
+        }
         if self.commit.enabled {
             cfg.set(
                 "auto.commit.interval.ms",
@@ -325,6 +349,26 @@ mod tests {
         for text in [format!("{p:?}"), format!("{c:?}")] {
             assert!(!text.contains("pw-settings-debug"), "{text}");
             assert!(text.contains("eventbus"), "{text}");
+        }
+    }
+
+    #[test]
+    fn static_membership_sets_a_checked_group_instance_id() {
+        let dynamic = ConsumerSettings::new("b:1", "g").client_config().unwrap();
+        assert_eq!(dynamic.get("group.instance.id"), None);
+        let mut s = ConsumerSettings::new("b:1", "g");
+        s.group_instance_id = Some("g.transport.orders.worker-1".into());
+        let cfg = s.client_config().unwrap();
+        assert_eq!(
+            cfg.get("group.instance.id"),
+            Some("g.transport.orders.worker-1")
+        );
+        for bad in ["", ".", "..", "worker 1", "worker/1", &"w".repeat(250)] {
+            s.group_instance_id = Some(bad.to_string());
+            match s.client_config() {
+                Err(Error::Config(msg)) => assert!(msg.contains("group_instance_id"), "{msg}"),
+                other => panic!("{bad:?} was accepted: {:?}", other.map(|_| ())),
+            }
         }
     }
 

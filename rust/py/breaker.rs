@@ -1,7 +1,7 @@
 //! `CircuitBreaker`, its `BreakerPermit` and the `ManualClock` tests drive it with.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -181,12 +181,12 @@ pub fn backoff_cap_ms(
     initial_delay_ms: f64,
     max_delay_ms: f64,
     backoff_factor: f64,
-) -> f64 {
+) -> PyResult<f64> {
     let schedule = RetrySchedule {
         max_attempts: u32::MAX,
-        initial_delay: Duration::from_secs_f64(initial_delay_ms.max(0.0) / 1000.0),
-        max_delay: Duration::from_secs_f64(max_delay_ms.max(0.0) / 1000.0),
+        initial_delay: seconds(initial_delay_ms.max(0.0) / 1000.0, "initial_delay_ms")?,
+        max_delay: seconds(max_delay_ms.max(0.0) / 1000.0, "max_delay_ms")?,
         backoff_factor,
     };
-    schedule.cap(retry).as_secs_f64() * 1000.0
+    Ok(schedule.cap(retry).as_secs_f64() * 1000.0)
 }

@@ -36,6 +36,7 @@ impl PyConsumer {
         heartbeat_interval_ms = 3000,
         max_poll_records = 500,
         partition_assignment_strategy = "cooperative-sticky".to_string(),
+        group_instance_id = None,
         config = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -51,6 +52,7 @@ impl PyConsumer {
         heartbeat_interval_ms: u32,
         max_poll_records: usize,
         partition_assignment_strategy: String,
+        group_instance_id: Option<String>,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let settings = ConsumerSettings {
@@ -67,6 +69,7 @@ impl PyConsumer {
             heartbeat_interval_ms,
             max_poll_records,
             partition_assignment_strategy,
+            group_instance_id,
             extra: extra_config(config)?,
         };
         Ok(PyConsumer {
@@ -80,7 +83,9 @@ impl PyConsumer {
     }
 
     /// Resolves once the group assigned this consumer its partitions (possibly none) and
-    /// their start offsets are fixed; raises TransportTimeoutError after `timeout` seconds.
+    /// their start offsets are fixed; raises TransportTimeoutError after `timeout` seconds,
+    /// and at once FencedInstanceError (another live member has this group.instance.id) or
+    /// the error that refused the join (authorization, an unusable group id).
     fn wait_assigned<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(timeout, "timeout")?;
         let consumer = Arc::clone(&self.inner);
@@ -183,8 +188,10 @@ impl PyConsumer {
         Ok(self.inner.resume(partitions.as_deref())?)
     }
 
-    fn assignment(&self) -> PyResult<Vec<(String, i32)>> {
-        Ok(self.inner.assignment()?)
+    fn assignment(&self, py: Python<'_>) -> PyResult<Vec<(String, i32)>> {
+        // librdkafka answers from its own thread: wait for it without the GIL.
+        let consumer = Arc::clone(&self.inner);
+        Ok(py.detach(move || consumer.assignment())?)
     }
 
     /// Commits what was processed, leaves the group. Idempotent.
@@ -199,6 +206,13 @@ impl PyConsumer {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
+    }
+
+    /// Whether the group has assigned this consumer its partitions (possibly none) since
+    /// `subscribe`: from then on it is live.
+    #[getter]
+    fn assigned(&self) -> bool {
+        self.inner.is_assigned()
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -219,6 +233,11 @@ impl PyConsumer {
             self.inner.health().auth.current_failure(),
         )?;
         d.set_item("closed", self.inner.is_closed())?;
+        d.set_item("assigned", self.inner.is_assigned())?;
+        d.set_item(
+            "fatal_error",
+            self.inner.fatal_error().map(ToString::to_string),
+        )?;
         Ok(d)
     }
 }

@@ -26,7 +26,8 @@ pub fn extra_config(config: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String,
     Ok(out)
 }
 
-/// Seconds from Python as a Duration; negative or non-finite values are refused.
+/// Seconds from Python as a Duration; negative, non-finite or unrepresentable values are
+/// refused (`Duration::from_secs_f64` would panic on the last).
 pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
     if !value.is_finite() || value < 0.0 {
         return Err(Error::InvalidArgument(format!(
@@ -34,7 +35,8 @@ pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
         ))
         .into());
     }
-    Ok(Duration::from_secs_f64(value))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::InvalidArgument(format!("{what} is too large: {value} seconds")).into())
 }
 
 /// Bytes of an optional key or value: bytes, or str (sent as UTF-8), or None.

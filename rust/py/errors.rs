@@ -33,6 +33,7 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Batch => "BatchDeliveryError",
         ErrorKind::Authentication => "AuthenticationError",
         ErrorKind::Authorization => "AuthorizationError",
+        ErrorKind::FencedInstance => "FencedInstanceError",
         ErrorKind::Kafka => "KafkaError",
     }
 }

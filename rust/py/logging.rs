@@ -38,14 +38,14 @@ impl log::Log for Bridge {
             return;
         }
         let message = record.args().to_string();
-        // The one place every Rust and librdkafka log line passes (decision 41).
+        // The one place every Rust and librdkafka log line passes (decision 50).
         let message = match crate::kafka::secrets::redact(&message) {
             std::borrow::Cow::Borrowed(_) => message,
             std::borrow::Cow::Owned(clean) => clean,
         };
         let entry = Entry {
             target: record.target().to_owned(),
-            level: record.level(),
+            level: demoted(record.target(), &message).unwrap_or(record.level()),
             message,
         };
         if let Err(TrySendError::Full(_)) = self.tx.try_send(entry) {
@@ -54,6 +54,15 @@ impl log::Log for Bridge {
     }
 
     fn flush(&self) {}
+}
+
+/// rust-rdkafka logs at ERROR when the consumer it drops cannot close its queue, which is
+/// always so after a fatal error (a fenced static member); that error was already raised as
+/// a typed exception and logged once by its subscriber.
+fn demoted(target: &str, message: &str) -> Option<log::Level> {
+    (target.starts_with("rdkafka::consumer")
+        && message.starts_with("Failed to close consumer queue on drop"))
+    .then_some(log::Level::Info)
 }
 
 fn python_logger_name(target: &str) -> String {

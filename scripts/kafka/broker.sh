@@ -17,6 +17,10 @@
 # for clients, secure.env for `secure-env`.
 #
 # Idempotent: start or restart on a running broker, and stop or kill on a stopped one, do nothing.
+#
+# Environment: KAFKA_START_TIMEOUT (s, default 120) bounds every wait for a broker to answer;
+# KAFKA_JVM_EXTRA adds JVM flags; KAFKA_CACHE_DIR (default .cache/kafka) and KAFKA_PORT_OFFSET
+# (added to every port) run a second copy beside the usual one.
 set -euo pipefail
 
 LOG_TAG=broker

@@ -88,8 +88,15 @@ jvm_pid() {
   [[ -f $dir/broker.pid ]] || return 1
   pid=$(<"$dir/broker.pid")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "$dir/server.properties" || return 1
+  is_ours "$pid" "$dir" || return 1
   echo "$pid"
+}
+
+# is_ours PID DIR: PID runs with DIR/server.properties as one of its arguments.
+# (grep -q reads a process substitution, not a pipe: with pipefail, a writer that grep
+# leaves behind when it stops at the first match would turn the match into a failure.)
+is_ours() {
+  grep -qxF "$2/server.properties" <(tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline")
 }
 
 # stray_pids DIR: JVMs (broker or StorageTool) run on DIR/server.properties that the pidfile
@@ -99,22 +106,23 @@ stray_pids() {
   # shellcheck disable=SC2016  # the $ in the sed expression is a character to escape
   props=$(printf '%s' "$dir/server.properties" | sed 's/[][\.*^$()+?{}|]/\\&/g')
   for pid in $(pgrep -f -- "(kafka\.Kafka|kafka\.tools\.StorageTool) .*$props( |\$)" || true); do
-    tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF "$dir/server.properties" && echo "$pid"
+    if is_ours "$pid" "$dir"; then echo "$pid"; fi
   done
   return 0
 }
 
-# launch DIR HEAP: starts the broker of DIR/server.properties in the background and records
+# launch DIR HEAP [JVM FLAG...]: starts the broker of DIR/server.properties in the background and records
 # its pid; prints the size of its server.log before the start, so that readiness is judged
 # on what this run logs (a restart appends to the log of the previous run).
 launch() {
   local dir=$1 heap=$2 offset
+  shift 2
   mkdir -p "$dir/logs"
   offset=$(stat -c %s "$dir/logs/server.log" 2>/dev/null || echo 0)
   # stdin from /dev/null: a caller reading our output through a pipe (the chaos suite) must
   # see EOF when this script ends, not when the broker does.
   # shellcheck disable=SC2086  # KAFKA_JVM_EXTRA holds several flags
-  nohup java "-Xms$heap" "-Xmx$heap" -XX:+UseZGC ${KAFKA_JVM_EXTRA:-} \
+  nohup java "-Xms$heap" "-Xmx$heap" -XX:+UseZGC "$@" ${KAFKA_JVM_EXTRA:-} \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$dir/logs" \
     -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" </dev/null >>"$dir/stdout.log" 2>&1 &
@@ -134,7 +142,7 @@ started() {
   [[ -f $log ]] || return 1
   # Should log4j ever truncate instead of appending, read the whole file.
   (($(stat -c %s "$log") >= offset)) || offset=0
-  tail -c +"$((offset + 1))" "$log" | grep -q 'Kafka Server started'
+  grep -q 'Kafka Server started' <(tail -c +"$((offset + 1))" "$log")
 }
 
 # wait_ready DIR OFFSET DEADLINE PORT...: waits until the broker of DIR has started and

@@ -171,7 +171,18 @@ async def test_health_check_has_the_guides_structure(bus: EventBus, channel: str
         "active",
         "consecutive_empty_fetches",
         "current_backoff",
+        "state",
+        "waiting_since",
+        "partitions",
+        "group_instance_id",
+        "error",
     }
+    assert consumer["state"] == "active"
+    assert consumer["waiting_since"] is None
+    assert consumer["partitions"] == [0, 1, 2, 3, 4, 5], "one member holds all six"
+    assert consumer["group_instance_id"] is None, "dynamic membership by default"
+    assert consumer["error"] is None
+    assert details["failed_consumers"] == []
     assert health["healthy"] is True
     assert health["config"]["critical_channels"] == [channel]
     assert await bus.check_connection() is True

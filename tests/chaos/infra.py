@@ -50,9 +50,13 @@ async def run_script(script: Path, *args: str, timeout: float = SCRIPT_TIMEOUT_S
         hint = ""
         if proc.returncode == 2 and b"usage" in err.lower():
             hint = f" ({script.name} does not support `{args[0]}`: the chaos suite needs it)"
+        # The scripts' own messages ("[broker] ...") say what failed; the broker log tail
+        # they print after them is kept short.
+        text = err.decode(errors="replace")
+        own = [line for line in text.splitlines() if line.startswith(("[broker]", "[cluster]"))]
         raise InfraError(
             f"{script.name} {' '.join(args)} exited {proc.returncode}{hint}: "
-            f"{err.decode(errors='replace')[-2000:]}"
+            f"{' / '.join(own[-8:])}; last output: {text[-600:]}"
         )
     return out.decode()
 

@@ -65,36 +65,54 @@ async def run(tmp_path: Path, result: ScenarioResult) -> None:
     names = (f"member-{i}" for i in range(1_000))
     storm = asyncio.Event()  # never set: the storm's rhythm is a fixed period
 
-    async def join() -> None:
+    #: Joins and leaves that raised: the storm goes on (so that the checks still say what
+    #: it did to the events), and the test fails at the end.
+    call_errors: list[str] = []
+
+    async def join() -> str:
         name = next(names)
         started = time.monotonic()
-        members[name] = await consumer_bus.subscribe_stream(
-            channel, handled.handler(name), group=group, consumer=name
-        )
+        try:
+            members[name] = await consumer_bus.subscribe_stream(
+                channel, handled.handler(name), group=group, consumer=name
+            )
+        except Exception as exc:
+            call_errors.append(f"subscribe_stream({name}) raised {type(exc).__name__}: {exc}")
+            return f"join of {name} FAILED ({type(exc).__name__})"
         joins.append(time.monotonic() - started)
+        return f"join in {joins[-1]:.2f} s"
 
-    async def leave() -> None:
+    async def leave() -> str:
         name = rng.choice(sorted(members))
         started = time.monotonic()
-        assert await consumer_bus.unsubscribe(members.pop(name))
+        try:
+            left = await consumer_bus.unsubscribe(members.pop(name))
+        except Exception as exc:
+            call_errors.append(f"unsubscribe({name}) raised {type(exc).__name__}: {exc}")
+            return f"leave of {name} FAILED ({type(exc).__name__})"
+        if not left:
+            call_errors.append(f"unsubscribe({name}) returned False for a live subscription")
         leaves.append(time.monotonic() - started)
+        return f"leave in {leaves[-1]:.2f} s"
 
     try:
         await producer_bus.start()
         publishers.start()
         await poll_until(lambda: published.acked > 0, 30.0, "a first acknowledgement")
         await join()
+        assert members, f"the first member could not join: {call_errors}"
         for n in range(1, MODE.changes + 1):
             handled_before = len(handled.entries)
             await pause(storm, MODE.period_s)
-            joining = len(members) == 1 or (len(members) < MODE.max_members and rng.random() < 0.5)
-            await (join() if joining else leave())
+            joining = len(members) <= 1 or (len(members) < MODE.max_members and rng.random() < 0.5)
+            what = await (join() if joining else leave())
             result.rounds.append(
-                f"change {n}: {'join' if joining else 'leave'} in "
-                f"{(joins if joining else leaves)[-1]:.2f} s, {len(members)} member(s) after; "
+                f"change {n}: {what}, {len(members)} member(s) after; "
                 f"{len(handled.entries) - handled_before} events handled since the last change"
             )
         await publishers.stop(60.0)
+        if not members:  # every join failed since the last leave: someone must catch up
+            await join()
         wanted = {c.event_id for c in published.calls if c.outcome == ACKED}
         await poll_until(
             lambda: wanted <= handled.ids().keys(),
@@ -126,6 +144,8 @@ async def run(tmp_path: Path, result: ScenarioResult) -> None:
         f"publishes/s; redelivered {consumption.redelivered} of {consumption.handled} "
         f"deliveries (bound {bound})"
     )
+    result.notes += [f"contract violation: {e}" for e in call_errors]
+    assert not call_errors, "; ".join(call_errors)
     assert not verdict.problems(), "; ".join(verdict.problems())
     assert not consumption.unhandled, f"{len(consumption.unhandled)} stored events never handled"
     assert consumption.redelivered <= bound, (

@@ -1,4 +1,4 @@
-"""What the bus does with refused credentials (decision 38), on the in-memory broker with the
+"""What the bus does with refused credentials (decision 47), on the in-memory broker with the
 refusal injected: the caller gets ``AuthenticationError``; nothing is retried, spooled or
 dead-lettered; the breaker does not count it; an outbox row stays pending."""
 

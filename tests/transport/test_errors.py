@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from tests.conftest import TopicFactory, unique
@@ -12,6 +13,7 @@ from tradecore_eventbus import (
     BatchDeliveryError,
     ConfigError,
     EventBusError,
+    FencedInstanceError,
     InvalidTopicError,
     TransportError,
     TransportTimeoutError,
@@ -134,3 +136,61 @@ async def test_waiting_on_the_transport_leaves_the_event_loop_free(
     assert records == []
     assert ticks == 50, "the loop was blocked while the consumer waited"
     await consumer.close()
+
+
+def test_every_class_the_rust_core_raises_exists_and_is_exported() -> None:
+    import re
+    from pathlib import Path
+
+    import tradecore_eventbus
+    from tradecore_eventbus import exceptions
+
+    source = (Path(__file__).resolve().parents[2] / "rust" / "py" / "errors.rs").read_text()
+    names = set(re.findall(r'"([A-Za-z]+Error)"', source))
+    assert {"FencedInstanceError", "TransportTimeoutError", "CircuitBreakerOpenError"} <= names
+    for name in names:
+        cls = getattr(exceptions, name)
+        assert issubclass(cls, EventBusError), name
+        assert name in exceptions.__all__, name
+        assert getattr(tradecore_eventbus, name) is cls, name
+
+
+def test_a_fenced_instance_is_a_non_retriable_transport_error() -> None:
+    assert issubclass(FencedInstanceError, TransportError)
+    assert FencedInstanceError("x").retriable is False
+
+
+@pytest.mark.kafka
+async def test_a_static_consumer_fenced_by_a_second_live_one_raises_fenced_instance_error(
+    bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic(partitions=2)
+    group = unique("static")
+    heartbeat_ms = 500
+    settings: dict[str, Any] = {
+        "group_instance_id": f"{group}.{topic}.w1",
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": heartbeat_ms,
+    }
+    first = _core.Consumer(bootstrap, group, **settings)
+    first.subscribe([topic])
+    await first.wait_assigned(30.0)
+    second = _core.Consumer(bootstrap, group, **settings)
+    second.subscribe([topic])
+    await second.wait_assigned(30.0)  # takes the first one's place at once
+    assert second.assigned
+
+    # The first one hears it at its next heartbeat; from then on every call says so.
+    with pytest.raises(FencedInstanceError) as info:
+        for _ in range(settings["session_timeout_ms"] // heartbeat_ms):
+            await poll_batch(first, 10, heartbeat_ms / 1000)
+    assert info.value.fatal
+    assert not info.value.retriable
+    assert info.value.code_name == "FencedInstanceId"
+    with pytest.raises(FencedInstanceError):
+        first.take()
+    with pytest.raises(FencedInstanceError):
+        await first.commit()
+    assert first.stats()["fatal_error"] is not None
+    await first.close()  # commits nothing: the partitions are the second one's
+    await second.close()

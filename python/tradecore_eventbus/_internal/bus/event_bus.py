@@ -8,6 +8,7 @@ the call returns, handled in the background until ``unsubscribe`` or ``close``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -18,11 +19,13 @@ from typing import Any
 
 from tradecore_eventbus import _core
 
-from ...exceptions import ClosedError, EventBusError, InvalidArgumentError
+from ...exceptions import BatchDeliveryError, ClosedError, EventBusError, InvalidArgumentError
+from ..config.checks import check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
+from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
 from ..consuming.handlers import Handler
-from ..consuming.subscription import FilterFn, Subscription
+from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
 from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
 from ..publishing.prepare import (
@@ -40,11 +43,12 @@ from ..reliability.dead_letter import (
     Failure,
     dlq_record,
     original_event,
+    record_size_limit,
 )
 from ..reliability.spool import Spool
 from ..transports.kafka.poll import poll_batch
 from ..transports.protocol import RecordLike, TransportAdapter
-from ..transports.structs import ConsumerSpec, Mode
+from ..transports.structs import ConsumerSpec, Mode, OutgoingRecord
 from ..wire.envelope import encode, headers_for
 from ..wire.topics import dlq_channel
 
@@ -84,6 +88,11 @@ class EventBus:
             self.config.validate_on_publish if validate_on_publish is None else validate_on_publish
         )
         self.breakers = BreakerRegistry(self.config, clock)
+        # Checked now: an outage is the worst time to learn that events cannot be kept.
+        check_spool_dir(
+            spool_dir or self.config.spool_dir,
+            "spool_dir" if spool_dir else "EventBusConfig.spool_dir (EVENT_BUS_SPOOL_DIR)",
+        )
         self.spool = Spool(spool_dir or self.config.spool_dir)
         self.publisher = Publisher(
             adapter, self.config, self.transport_config, self.breakers, self.spool
@@ -252,8 +261,8 @@ class EventBus:
         self, channel: str, topic: str, prepared: PreparedBatch
     ) -> Sequence[tuple[int, int]]:
         await self._connect()
-        await self.publisher.ensure_channel(channel, required=False)
         try:
+            # Creates the channel's topics on its first publish, within the first attempt.
             deliveries = await self.publisher.send(channel, topic, prepared)
         finally:
             if self.spool.has_pending():
@@ -283,11 +292,13 @@ class EventBus:
 
     async def _drain_when_possible(self) -> None:
         """Publishes the spool as soon as the broker answers again; stops when it is empty."""
-        delay = 1.0
+        # The spool just got events because the broker did not answer: give it a moment,
+        # then look again on the publish retry schedule (its caps, without jitter).
+        retry = self.config.publish_retry
+        attempt = 0
         while self.spool.has_pending() and not self._closing:
-            # The spool just got events because the broker did not answer: give it a moment.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            attempt += 1
+            await asyncio.sleep(max(retry.delay_cap_ms(attempt), retry.initial_delay_ms) / 1000.0)
             try:
                 if await self.adapter.ping(self.config.spool_ping_timeout_seconds):
                     report = await self.publisher.drain()
@@ -311,6 +322,9 @@ class EventBus:
         error: BaseException,
         retries: int,
     ) -> None:
+        """Writes one consumed record to its channel's DLQ, in a copy that fits the
+        producer's ``message.max.bytes``. Raises the record's own delivery error (retriable
+        or not: the subscription decides whether to try again)."""
         failure = Failure(
             original_channel=sub.channel,
             error_type=type(error).__name__,
@@ -322,14 +336,42 @@ class EventBus:
         )
         dlq = dlq_channel(sub.channel, self.config.dlq_topic_suffix)
         await self.publisher.ensure_channel(dlq)
-        out = dlq_record(
+        topic = self.adapter.topic_for(dlq)
+        copy = functools.partial(
+            dlq_record,
             failure,
             event=event,
-            raw_value=record.value if event is None else None,
+            raw_value=record.value,
             key=record.key,
             headers=list(record.headers),
+            max_bytes=record_size_limit(self.transport_config),
+            original_topic=record.topic,
         )
-        await self.adapter.producer().send_batch(self.adapter.topic_for(dlq), [out])
+        try:
+            await self._send_dead_letter(topic, copy())
+        except EventBusError as exc:
+            if exc.retriable:
+                raise
+            # Refused for good (a broker or topic whose size limit is below the producer's,
+            # say): one more try with the metadata and coordinates only.
+            logger.error(
+                "the DLQ %s refused the copy of %s[%d]@%d (%s); writing it without the original",
+                topic,
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            await self._send_dead_letter(topic, copy(keep_original=False))
+
+    async def _send_dead_letter(self, topic: str, record: OutgoingRecord) -> None:
+        try:
+            await self.adapter.producer().send_batch(topic, [record])
+        except BatchDeliveryError as exc:
+            first = exc.results[0] if exc.results else None
+            if isinstance(first, EventBusError):
+                raise first from exc
+            raise
 
     async def replay_dlq(
         self,
@@ -348,7 +390,9 @@ class EventBus:
             raise ClosedError("the event bus is closed")
         await self.start()
         dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
-        await self.publisher.ensure_channel(dlq)
+        budget = self.config.consumer_poll_timeout_ms / 1000.0
+        deadline = time.monotonic() + budget
+        await self.publisher.ensure_channel(dlq, timeout=budget)
         dlq_topic = self.adapter.topic_for(dlq)
         consumer = self.adapter.new_consumer(
             ConsumerSpec(
@@ -366,7 +410,7 @@ class EventBus:
         counts = {"read": 0, "republished": 0, "skipped": 0, "failed": 0}
         consumer.subscribe([dlq_topic])
         try:
-            await consumer.wait_assigned(self.config.consumer_poll_timeout_ms / 1000.0)
+            await consumer.wait_assigned(max(0.0, deadline - time.monotonic()))
             while max_events is None or counts["read"] < max_events:
                 limit = 500 if max_events is None else min(500, max_events - counts["read"])
                 records = await poll_batch(consumer, limit, idle_timeout)  # type: ignore[arg-type]
@@ -449,7 +493,15 @@ class EventBus:
         """Subscribes to a durable stream as a member of ``group``: members share the
         partitions, a new group replays from the earliest offset, and an event is committed
         only after its handler returned (at-least-once). Returns a subscription id once the
-        consumer is live."""
+        consumer is live, or, if the group is still rebalancing after
+        ``EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS`` (a member that died keeps its partitions until
+        its session times out), registered and waiting for them: ``health_check()`` shows
+        ``waiting_for_partitions`` and handling starts when Kafka assigns them (decision 42).
+
+        With ``KAFKA_CONSUMER_STATIC_MEMBERSHIP=true`` the consumer joins with a
+        ``group.instance.id`` derived from group, channel and ``consumer`` (which is then
+        required: one stable name per replica), so a restarted replica takes its partitions
+        back without a rebalance."""
         group = group or self.adapter.default_consumer_group
         if not group:
             raise InvalidArgumentError(
@@ -461,17 +513,40 @@ class EventBus:
         wait_ms = block_ms if block_ms is not None else self.config.sub_block_ms
         if wait_ms < 1:
             raise InvalidArgumentError(f"block_ms must be at least 1, not {wait_ms}")
+        group_id = prefixed_group(group, self.transport_config.consumer_group_id_prefix)
+        instance_id = self._instance_id(group_id, channel, consumer)
         return await self._subscribe(
             channel,
             handler,
             mode="stream",
-            group=prefixed_group(group, self.transport_config.consumer_group_id_prefix),
+            group=group_id,
             consumer_name=consumer or uuid.uuid4().hex[:8],
             filter_fn=filter_fn,
             batch_size=min(size, self.transport_config.consumer_max_poll_records),
             block_ms=wait_ms,
             auto_offset_reset=self.transport_config.consumer_auto_offset_reset,
+            group_instance_id=instance_id,
         )
+
+    def _instance_id(self, group_id: str, channel: str, consumer: str | None) -> str | None:
+        """The static member id of a stream subscription, or None (dynamic membership)."""
+        if not self.transport_config.consumer_static_membership:
+            return None
+        if consumer is None:
+            raise InvalidArgumentError(
+                "KAFKA_CONSUMER_STATIC_MEMBERSHIP=true: subscribe_stream needs a stable "
+                "consumer name (consumer='worker-1'), one per replica"
+            )
+        self.adapter.topic_for(channel)  # the channel is checked before it becomes part of it
+        instance_id = static_instance_id(group_id, channel, consumer)
+        for sub in self._subscriptions.values():
+            if sub.group_instance_id == instance_id and sub.failure is None:
+                raise InvalidArgumentError(
+                    f"consumer {consumer!r} already subscribed {channel!r} in group "
+                    f"{group_id!r} in this process: with static membership a second member "
+                    "with the same name would fence the first; use another consumer name"
+                )
+        return instance_id
 
     async def _subscribe(
         self,
@@ -485,6 +560,7 @@ class EventBus:
         batch_size: int,
         block_ms: int,
         auto_offset_reset: str,
+        group_instance_id: str | None = None,
     ) -> str:
         if self._closing:
             raise ClosedError("the event bus is closed")
@@ -493,8 +569,12 @@ class EventBus:
         if filter_fn is not None and not callable(filter_fn):
             raise InvalidArgumentError("filter_fn must be callable")
         topic = self.adapter.topic_for(channel)
+        # One budget for the whole call (decision 46): creating the topics and joining the
+        # group both come out of EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS.
+        budget = self.config.consumer_poll_timeout_ms / 1000.0
+        deadline = time.monotonic() + budget
         await self.start()
-        await self.publisher.ensure_channel(channel)
+        await self.publisher.ensure_channel(channel, timeout=budget)
         spec = ConsumerSpec(
             topic=topic,
             group_id=group,
@@ -503,6 +583,7 @@ class EventBus:
             enable_commit=mode == "stream",
             max_poll_records=self.transport_config.consumer_max_poll_records,
             client_id=f"{self.transport_config.client_id}-{consumer_name}",
+            group_instance_id=group_instance_id,
         )
         sub = Subscription(
             id=str(uuid.uuid4()),
@@ -519,14 +600,28 @@ class EventBus:
             max_concurrent_partitions=self.config.max_concurrent_partitions,
             retry=self.config.handler_retry_for(channel),
             dead_letter=None,
+            stop_timeout_s=self.config.close_timeout_seconds,
+            # At most one commit batch of handled records per partition waits to be marked,
+            # so a crash hands at most that many to the next owner again.
+            mark_chunk=min(MARK_CHUNK, self.transport_config.commit_batch_size),
+            group_instance_id=group_instance_id,
+            dlq_retry=self.config.publish_retry,
         )
         if self.config.enable_dlq:
             sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
                 sub, record, event, error, retries
             )
-        await sub.start(self.config.consumer_poll_timeout_ms / 1000.0)
+        live_timeout = max(0.0, deadline - time.monotonic())
+        # A stream subscription outlives a rebalance that takes longer than the timeout; a
+        # pub/sub one must be live when the call returns (it starts at the latest offset).
+        await sub.start(
+            live_timeout,
+            (lambda: self.adapter.ping(live_timeout)) if mode == "stream" else None,
+        )
         self._subscriptions[sub.id] = sub
-        logger.info("subscribed %s to %s (%s, group %s)", sub.id, channel, mode, group)
+        logger.info(
+            "subscribed %s to %s (%s, group %s, %s)", sub.id, channel, mode, group, sub.state
+        )
         return sub.id
 
     async def unsubscribe(self, subscription_id: str) -> bool:
@@ -547,6 +642,7 @@ class EventBus:
                 "mode": s.mode,
                 "group": s.group_id,
                 "active": s.active,
+                "state": s.state,
             }
             for s in self._subscriptions.values()
         ]
@@ -570,12 +666,13 @@ class EventBus:
     async def health_check(self, timeout: float = 5.0) -> dict[str, Any]:
         """The guide's health structure. Never raises; bounded by ``timeout``."""
         try:
-            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout + 1.0)
+            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout)
         except (TimeoutError, EventBusError):
             ping = False
-        consumers = {
-            s.health_key: s.stats.as_health(s.active) for s in self._subscriptions.values()
-        }
+        consumers = {s.health_key: s.health() for s in self._subscriptions.values()}
+        failed_consumers = [
+            s.health_key for s in self._subscriptions.values() if s.failure is not None
+        ]
         processed = sum(c["messages_processed"] for c in consumers.values())
         errors = sum(c["errors"] for c in consumers.values())
         adapter_stats = self.adapter.stats()
@@ -610,13 +707,22 @@ class EventBus:
                     "dlq_write_failures": sum(
                         s.stats.dlq_failures for s in self._subscriptions.values()
                     ),
+                    "dlq_refused": sum(s.stats.dlq_refused for s in self._subscriptions.values()),
+                    "worker_restarts": sum(
+                        s.stats.worker_restarts for s in self._subscriptions.values()
+                    ),
+                    "consumer_faults": {
+                        s.health_key: s.stats.faults() for s in self._subscriptions.values()
+                    },
                     "spool": self.publisher.spool_health(),
+                    "failed_consumers": failed_consumers,
                     # Why nothing works when the broker refuses the credentials (else None).
                     "authentication_error": adapter_stats.get("authentication_error"),
                     **extra,
                 },
             },
-            "healthy": adapter_healthy and not open_circuits,
+            # A subscription stopped by a fatal error (fenced) no longer consumes.
+            "healthy": adapter_healthy and not open_circuits and not failed_consumers,
             "config": {
                 "dlq_enabled": self.config.enable_dlq,
                 "validation_enabled": self.validate_on_publish,

@@ -1,6 +1,6 @@
 """TLS and SASL settings: the ``KAFKA_SECURITY_PROTOCOL`` / ``KAFKA_SASL_*`` / ``KAFKA_SSL_*``
 variables, checked at ``from_env()`` and passed to librdkafka; and how secrets among any
-librdkafka properties are kept out of reprs and log records (decision 41).
+librdkafka properties are kept out of reprs and log records (decision 50).
 
 Error messages name the variable and never repeat a secret's value.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tradecore_eventbus import _core
 
 from ...exceptions import ConfigError
+from .checks import SASL_MECHANISMS, parse_sasl_mechanism, parse_security_protocol
 
 #: What a secret is shown as.
 MASK = "***"
@@ -31,8 +32,6 @@ SECURITY_VARS: dict[str, str] = {
     "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM": "ssl.endpoint.identification.algorithm",
 }
 
-_PROTOCOLS = ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")
-_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
 #: Mechanisms that authenticate with KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD.
 _PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _FILES = ("KAFKA_SSL_CA_LOCATION", "KAFKA_SSL_CERTIFICATE_LOCATION", "KAFKA_SSL_KEY_LOCATION")
@@ -70,8 +69,8 @@ class RedactingFilter(logging.Filter):
 def security_from_env(env: Mapping[str, str]) -> dict[str, str]:
     """The librdkafka properties the security variables set (unset or empty ones are left
     out), checked: a known protocol and mechanism, both credentials for password mechanisms,
-    certificate files that exist. The mechanism is upper-cased (librdkafka compares it
-    case-sensitively); the rest is passed as given."""
+    certificate files that exist. Protocol and mechanism are upper-cased (librdkafka
+    compares the mechanism case-sensitively); the rest is passed as given."""
     values = {
         var: env[var].strip()
         for var in SECURITY_VARS
@@ -81,36 +80,31 @@ def security_from_env(env: Mapping[str, str]) -> dict[str, str]:
     for var in ("KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD"):
         if var in values:
             values[var] = env[var]
-    protocol = values.get("KAFKA_SECURITY_PROTOCOL", "plaintext").lower()
-    if protocol not in _PROTOCOLS:
-        raise ConfigError(
-            f"KAFKA_SECURITY_PROTOCOL={values['KAFKA_SECURITY_PROTOCOL']!r} is not one of "
-            f"{', '.join(_PROTOCOLS)}"
-        )
-    mechanism = values.get("KAFKA_SASL_MECHANISM")
-    if mechanism is not None:
-        mechanism = mechanism.upper()
-        if mechanism not in _MECHANISMS:
+    protocol = "PLAINTEXT"
+    if "KAFKA_SECURITY_PROTOCOL" in values:
+        protocol = _parsed(values, "KAFKA_SECURITY_PROTOCOL", parse_security_protocol)
+    mechanism = None
+    if "KAFKA_SASL_MECHANISM" in values:
+        # Upper-cased: librdkafka compares the mechanism case-sensitively.
+        mechanism = _parsed(values, "KAFKA_SASL_MECHANISM", parse_sasl_mechanism)
+    if protocol.startswith("SASL_"):
+        if mechanism is None:
+            # librdkafka would fall back to GSSAPI, which this build does not have.
             raise ConfigError(
-                f"KAFKA_SASL_MECHANISM={values['KAFKA_SASL_MECHANISM']!r} is not one of "
-                f"{', '.join(_MECHANISMS)}"
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM (one of "
+                f"{', '.join(SASL_MECHANISMS)})"
             )
-        values["KAFKA_SASL_MECHANISM"] = mechanism  # librdkafka compares it case-sensitively
-    if protocol.startswith("sasl_"):
-        effective = mechanism or "GSSAPI"  # librdkafka's default mechanism
-        if effective in _PASSWORD_MECHANISMS:
+        if mechanism in _PASSWORD_MECHANISMS:
             missing = [v for v in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD") if v not in values]
             if missing:
                 raise ConfigError(
-                    f"KAFKA_SECURITY_PROTOCOL={protocol} with KAFKA_SASL_MECHANISM={effective} "
+                    f"KAFKA_SECURITY_PROTOCOL={protocol} with KAFKA_SASL_MECHANISM={mechanism} "
                     f"needs {' and '.join(missing)}"
                 )
-    elif any(
-        v in values for v in ("KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")
-    ):
+    elif any(v in values for v in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")):
         raise ConfigError(
-            "KAFKA_SASL_MECHANISM / KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD need "
-            f"KAFKA_SECURITY_PROTOCOL=sasl_ssl or sasl_plaintext (it is {protocol})"
+            "KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD need KAFKA_SECURITY_PROTOCOL=SASL_SSL or "
+            f"SASL_PLAINTEXT (it is {protocol}): they would be ignored"
         )
     for var in _FILES:
         path = values.get(var)
@@ -124,3 +118,12 @@ def security_from_env(env: Mapping[str, str]) -> dict[str, str]:
                 f"KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM={algorithm!r} is not https or none"
             )
     return {SECURITY_VARS[var]: value for var, value in values.items()}
+
+
+def _parsed(values: dict[str, str], var: str, parse: Callable[[str], str]) -> str:
+    """``values[var]`` parsed (and stored back normalised); a ``ConfigError`` naming ``var``."""
+    try:
+        values[var] = parse(values[var])
+    except ValueError as exc:
+        raise ConfigError(f"{var}={values[var]!r} is not a known value: {exc}") from None
+    return values[var]

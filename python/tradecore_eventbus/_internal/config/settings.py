@@ -2,7 +2,8 @@
 
 ``from_env()`` reads every variable of the guide's Configuration Reference with the guide's
 defaults, plus the few this package adds (all listed in the README's configuration table).
-A value that cannot be used raises :class:`ConfigError` naming the variable.
+A value that cannot be used raises :class:`ConfigError` naming the variable; a config built
+in Python is checked by the same rules in ``__post_init__``, naming the field (decision 45).
 """
 
 from __future__ import annotations
@@ -14,6 +15,21 @@ from typing import Literal, TypeVar
 
 from ...exceptions import ConfigError
 from ..reliability.retry import RetryConfig
+from .checks import (
+    INT16_MAX,
+    INT32_MAX,
+    MAX_MS,
+    MAX_SECONDS,
+    FloatRange,
+    IntRange,
+    Rules,
+    check_fields,
+    check_librdkafka_config,
+    check_spool_dir,
+    check_type,
+    parse_bootstrap_servers,
+)
+from .names import topic_name_problem
 from .security import masked, security_from_env
 
 T = TypeVar("T")
@@ -42,24 +58,17 @@ def _bool(value: str) -> bool:
     raise ValueError("expected true/false")
 
 
-def _int_min(minimum: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        n = int(value)
-        if n < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return n
-
-    return parse
-
-
-def _float_min(minimum: float) -> Callable[[str], float]:
-    def parse(value: str) -> float:
-        n = float(value)
-        if n != n or n < minimum:  # NaN or too small
-            raise ValueError(f"must be at least {minimum}")
-        return n
-
-    return parse
+COUNT = IntRange(1, INT32_MAX)
+SECONDS = FloatRange(0.0, MAX_SECONDS)
+POSITIVE_MS = IntRange(1, MAX_MS)
+DELAY_MS = IntRange(0, MAX_MS)
+#: librdkafka's ranges (CONFIGURATION.md) of the properties these settings become.
+LINGER_MS = IntRange(0, 900_000)  # linger.ms
+BATCH_BYTES = IntRange(1, INT32_MAX)  # batch.size
+DELIVERY_TIMEOUT_MS = IntRange(1, INT32_MAX)  # message.timeout.ms (0 = forever: refused)
+GROUP_TIMEOUT_MS = IntRange(1, 3_600_000)  # session.timeout.ms, heartbeat.interval.ms
+COMMIT_INTERVAL_MS = IntRange(1, 86_400_000)  # auto.commit.interval.ms
+REPLICATION_FACTOR = IntRange(1, INT16_MAX)  # Kafka's replication factor is an int16
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -81,6 +90,17 @@ class CircuitBreakerConfig:
     success_threshold: int = 3
     timeout_seconds: float = 30.0
     half_open_calls: int = 3
+
+    def __post_init__(self) -> None:
+        check_fields(self, _BREAKER_RULES)
+
+
+_BREAKER_RULES: Rules = {
+    "failure_threshold": (COUNT, None),
+    "success_threshold": (COUNT, None),
+    "timeout_seconds": (SECONDS, None),
+    "half_open_calls": (COUNT, None),
+}
 
 
 @dataclass(frozen=True)
@@ -128,25 +148,43 @@ class EventBusConfig:
     spool_ping_timeout_seconds: float = 1.0
     topic_configs: dict[str, TopicConfig] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name, variable in _EVENT_BUS_BOOLS.items():
+            check_type(self, name, bool, variable)
+        check_type(self, "circuit_breaker", CircuitBreakerConfig)
+        check_type(self, "critical_circuit_breaker", CircuitBreakerConfig)
+        check_type(self, "publish_retry", RetryConfig)
+        check_type(self, "handler_retry", RetryConfig)
+        check_type(self, "dlq_topic_suffix", str, "DLQ_TOPIC_SUFFIX")
+        check_type(self, "spool_dir", str, "EVENT_BUS_SPOOL_DIR")
+        check_fields(self, _EVENT_BUS_RULES)
+        try:
+            _dlq_suffix(self.dlq_topic_suffix)
+        except ValueError as exc:
+            raise ConfigError(
+                f"EventBusConfig.dlq_topic_suffix (DLQ_TOPIC_SUFFIX)={self.dlq_topic_suffix!r}: "
+                f"{exc}"
+            ) from None
+
     @classmethod
     def from_env(cls, env: Env | None = None) -> EventBusConfig:
         e: Env = os.environ if env is None else env
         cb = CircuitBreakerConfig(
             failure_threshold=_read(
-                e, "EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5, _int_min(1), "an integer >= 1"
+                e, "EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5, COUNT.parse, "a count"
             ),
             success_threshold=_read(
-                e, "EVENT_BUS_CIRCUIT_BREAKER_SUCCESS_THRESHOLD", 3, _int_min(1), "an integer >= 1"
+                e, "EVENT_BUS_CIRCUIT_BREAKER_SUCCESS_THRESHOLD", 3, COUNT.parse, "a count"
             ),
             timeout_seconds=_read(
                 e,
                 "EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS",
                 30.0,
-                _float_min(0.0),
+                SECONDS.parse,
                 "a number of seconds >= 0",
             ),
             half_open_calls=_read(
-                e, "EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS", 3, _int_min(1), "an integer >= 1"
+                e, "EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS", 3, COUNT.parse, "a count"
             ),
         )
         critical = CircuitBreakerConfig(
@@ -154,42 +192,46 @@ class EventBusConfig:
                 e,
                 "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_FAILURE_THRESHOLD",
                 3,
-                _int_min(1),
-                "an integer >= 1",
+                COUNT.parse,
+                "a count",
             ),
             success_threshold=cb.success_threshold,
             timeout_seconds=_read(
                 e,
                 "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_TIMEOUT_SECONDS",
                 15.0,
-                _float_min(0.0),
+                SECONDS.parse,
                 "a number of seconds >= 0",
             ),
             half_open_calls=cb.half_open_calls,
         )
         retry = RetryConfig(
             max_attempts=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS", 5, _int_min(1), "an integer >= 1"
+                e, "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS", 5, COUNT.parse, "a count"
             ),
             initial_delay_ms=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS", 200, _int_min(0), "an integer >= 0"
+                e, "EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS", 200, DELAY_MS.parse, "a delay"
             ),
             max_delay_ms=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS", 5000, _int_min(0), "an integer >= 0"
+                e, "EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS", 5000, DELAY_MS.parse, "a delay"
             ),
             backoff_factor=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR", 2.0, _float_min(1.0), "a number >= 1.0"
+                e,
+                "EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR",
+                2.0,
+                FloatRange(1.0, 1e6).parse,
+                "a number >= 1.0",
             ),
         )
         handler_retry = RetryConfig(
             max_attempts=_read(
-                e, "EVENT_BUS_HANDLER_RETRY_MAX_ATTEMPTS", 3, _int_min(1), "an integer >= 1"
+                e, "EVENT_BUS_HANDLER_RETRY_MAX_ATTEMPTS", 3, COUNT.parse, "a count"
             ),
             initial_delay_ms=_read(
-                e, "EVENT_BUS_HANDLER_RETRY_INITIAL_DELAY_MS", 100, _int_min(0), "an integer >= 0"
+                e, "EVENT_BUS_HANDLER_RETRY_INITIAL_DELAY_MS", 100, DELAY_MS.parse, "a delay"
             ),
             max_delay_ms=_read(
-                e, "EVENT_BUS_HANDLER_RETRY_MAX_DELAY_MS", 2000, _int_min(0), "an integer >= 0"
+                e, "EVENT_BUS_HANDLER_RETRY_MAX_DELAY_MS", 2000, DELAY_MS.parse, "a delay"
             ),
             backoff_factor=retry.backoff_factor,
         )
@@ -212,27 +254,34 @@ class EventBusConfig:
                 e,
                 "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS",
                 max(10, retry.max_attempts),
-                _int_min(1),
-                "an integer >= 1",
+                COUNT.parse,
+                "a count",
             ),
             handler_retry=handler_retry,
-            sub_batch_size=_read(e, "EVENT_BUS_SUB_BATCH_SIZE", 10, _int_min(1), "an integer >= 1"),
-            sub_block_ms=_read(e, "EVENT_BUS_SUB_BLOCK_MS", 10_000, _int_min(1), "an integer >= 1"),
+            sub_batch_size=_read(e, "EVENT_BUS_SUB_BATCH_SIZE", 10, COUNT.parse, "a count"),
+            sub_block_ms=_read(
+                e, "EVENT_BUS_SUB_BLOCK_MS", 10_000, POSITIVE_MS.parse, "a duration in ms"
+            ),
             consumer_poll_timeout_ms=_read(
-                e, "EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS", 15_000, _int_min(1), "an integer >= 1"
+                e,
+                "EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS",
+                15_000,
+                POSITIVE_MS.parse,
+                "a duration in ms",
             ),
             max_concurrent_partitions=_read(
-                e, "EVENT_BUS_MAX_CONCURRENT_PARTITIONS", 8, _int_min(1), "an integer >= 1"
+                e, "EVENT_BUS_MAX_CONCURRENT_PARTITIONS", 8, COUNT.parse, "a count"
             ),
             close_timeout_seconds=_read(
                 e,
                 "EVENT_BUS_CLOSE_TIMEOUT_SECONDS",
                 30.0,
-                _float_min(0.0),
+                SECONDS.parse,
                 "a number of seconds >= 0",
             ),
             spool_dir=_read(e, "EVENT_BUS_SPOOL_DIR", ".eventbus-spool", str, "a directory"),
         )
+        check_spool_dir(config.spool_dir, "EVENT_BUS_SPOOL_DIR")
         if config.critical_publish_max_attempts < retry.max_attempts:
             raise ConfigError(
                 "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS must not be below "
@@ -280,6 +329,23 @@ class EventBusConfig:
         return self.publish_retry
 
 
+_EVENT_BUS_BOOLS = {
+    "enable_event_bus": "ENABLE_EVENT_BUS",
+    "enable_dlq": "ENABLE_DLQ",
+    "validate_on_publish": "EVENT_BUS_VALIDATE_ON_PUBLISH",
+    "strict_validation": "EVENT_BUS_STRICT_VALIDATION",
+}
+_EVENT_BUS_RULES: Rules = {
+    "critical_publish_max_attempts": (COUNT, "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS"),
+    "sub_batch_size": (COUNT, "EVENT_BUS_SUB_BATCH_SIZE"),
+    "sub_block_ms": (POSITIVE_MS, "EVENT_BUS_SUB_BLOCK_MS"),
+    "consumer_poll_timeout_ms": (POSITIVE_MS, "EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS"),
+    "max_concurrent_partitions": (COUNT, "EVENT_BUS_MAX_CONCURRENT_PARTITIONS"),
+    "close_timeout_seconds": (SECONDS, "EVENT_BUS_CLOSE_TIMEOUT_SECONDS"),
+    "spool_ping_timeout_seconds": (SECONDS, None),
+}
+
+
 def _dlq_suffix(value: str) -> str:
     if not value or any(not (c.isalnum() or c in "._-") for c in value):
         raise ValueError("only letters, digits, '.', '_' and '-' are allowed")
@@ -308,6 +374,10 @@ class TransportConfig:
     consumer_max_poll_records: int = 500
     consumer_auto_offset_reset: str = "earliest"
     consumer_partition_assignment_strategy: str = "sticky"
+    #: Static membership (KIP-345): each stream consumer joins with a ``group.instance.id``
+    #: derived from its group, channel and ``consumer`` name, so a restarted replica takes
+    #: its partitions back without a rebalance (see decision 42).
+    consumer_static_membership: bool = False
     commit_interval_ms: int = 5_000
     commit_batch_size: int = 100
     topic_partitions: int = 6
@@ -316,8 +386,41 @@ class TransportConfig:
     #: among them (``sasl.password``, ...) are masked in ``repr()``.
     librdkafka_config: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name, (variable, kind) in _TRANSPORT_TYPES.items():
+            check_type(self, name, kind, variable)
+        check_fields(self, _TRANSPORT_RULES)
+        _check_parsed(self, "bootstrap_servers", parse_bootstrap_servers)
+        _check_parsed(self, "client_id", _nonempty)
+        _check_parsed(self, "topic_prefix", _topic_prefix)
+        for name, choices in _TRANSPORT_CHOICES.items():
+            _check_parsed(self, name, _choice(*choices))
+        check_librdkafka_config(self.librdkafka_config, "TransportConfig.librdkafka_config")
+        if self.producer_enable_idempotence and self.producer_acks not in ("all", "-1"):
+            raise ConfigError(
+                f"KAFKA_PRODUCER_ACKS={self.producer_acks} needs "
+                "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE=false (idempotent producers use acks=all)"
+            )
+        if self.consumer_heartbeat_interval_ms >= self.consumer_session_timeout_ms:
+            raise ConfigError(
+                "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS must be lower than "
+                "KAFKA_CONSUMER_SESSION_TIMEOUT_MS"
+            )
+        # librdkafka's own cross-checks, caught here with the variables' names.
+        if self.producer_delivery_timeout_ms <= self.producer_linger_ms:
+            raise ConfigError(
+                "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS must be greater than KAFKA_PRODUCER_LINGER_MS "
+                f"({self.producer_delivery_timeout_ms} <= {self.producer_linger_ms})"
+            )
+        max_poll_interval = int(self.librdkafka_config.get("max.poll.interval.ms", "300000"))
+        if self.consumer_session_timeout_ms > max_poll_interval:
+            raise ConfigError(
+                f"KAFKA_CONSUMER_SESSION_TIMEOUT_MS={self.consumer_session_timeout_ms} is above "
+                f"librdkafka's max.poll.interval.ms ({max_poll_interval}); raise that too"
+            )
+
     def __repr__(self) -> str:
-        # Written out so that secrets never reach a log line or a traceback (decision 41).
+        # Written out so that secrets never reach a log line or a traceback (decision 50).
         shown = {
             f.name: masked(self.librdkafka_config)
             if f.name == "librdkafka_config"
@@ -332,10 +435,14 @@ class TransportConfig:
         extra = security_from_env(e)
         cfg = cls(
             bootstrap_servers=_read(
-                e, "REDPANDA_BOOTSTRAP_SERVERS", "localhost:19092", _nonempty, "a host:port list"
+                e,
+                "REDPANDA_BOOTSTRAP_SERVERS",
+                "localhost:19092",
+                parse_bootstrap_servers,
+                "a host:port list",
             ),
             client_id=_read(e, "REDPANDA_CLIENT_ID", "tradecore", _nonempty, "a client id"),
-            topic_prefix=e.get("KAFKA_TOPIC_PREFIX", "").strip(),
+            topic_prefix=_read(e, "KAFKA_TOPIC_PREFIX", "", _topic_prefix, "a topic name prefix"),
             producer_acks=_read(
                 e, "KAFKA_PRODUCER_ACKS", "all", _choice("all", "-1", "1", "0"), "all, 1 or 0"
             ),
@@ -347,13 +454,17 @@ class TransportConfig:
                 "a compression type",
             ),
             producer_linger_ms=_read(
-                e, "KAFKA_PRODUCER_LINGER_MS", 10, _int_min(0), "an integer >= 0"
+                e, "KAFKA_PRODUCER_LINGER_MS", 10, LINGER_MS.parse, "a linger.ms"
             ),
             producer_batch_size=_read(
-                e, "KAFKA_PRODUCER_BATCH_SIZE", 16384, _int_min(1), "an integer >= 1"
+                e, "KAFKA_PRODUCER_BATCH_SIZE", 16384, BATCH_BYTES.parse, "a batch.size"
             ),
             producer_delivery_timeout_ms=_read(
-                e, "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", 30_000, _int_min(1), "an integer >= 1"
+                e,
+                "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS",
+                30_000,
+                DELIVERY_TIMEOUT_MS.parse,
+                "a message.timeout.ms",
             ),
             producer_enable_idempotence=_read(
                 e, "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", True, _bool, "true or false"
@@ -363,13 +474,21 @@ class TransportConfig:
             ),
             consumer_group_id_prefix=e.get("KAFKA_CONSUMER_GROUP_ID_PREFIX", "tradecore").strip(),
             consumer_session_timeout_ms=_read(
-                e, "KAFKA_CONSUMER_SESSION_TIMEOUT_MS", 45_000, _int_min(1), "an integer >= 1"
+                e,
+                "KAFKA_CONSUMER_SESSION_TIMEOUT_MS",
+                45_000,
+                GROUP_TIMEOUT_MS.parse,
+                "a session.timeout.ms",
             ),
             consumer_heartbeat_interval_ms=_read(
-                e, "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS", 3_000, _int_min(1), "an integer >= 1"
+                e,
+                "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS",
+                3_000,
+                GROUP_TIMEOUT_MS.parse,
+                "a heartbeat.interval.ms",
             ),
             consumer_max_poll_records=_read(
-                e, "KAFKA_CONSUMER_MAX_POLL_RECORDS", 500, _int_min(1), "an integer >= 1"
+                e, "KAFKA_CONSUMER_MAX_POLL_RECORDS", 500, COUNT.parse, "a count"
             ),
             consumer_auto_offset_reset=_read(
                 e,
@@ -385,29 +504,89 @@ class TransportConfig:
                 _choice("sticky", "cooperative-sticky", "range", "roundrobin"),
                 "sticky, cooperative-sticky, range or roundrobin",
             ),
+            consumer_static_membership=_read(
+                e, "KAFKA_CONSUMER_STATIC_MEMBERSHIP", False, _bool, "true or false"
+            ),
             commit_interval_ms=_read(
-                e, "KAFKA_COMMIT_INTERVAL_MS", 5_000, _int_min(1), "an integer >= 1"
+                e,
+                "KAFKA_COMMIT_INTERVAL_MS",
+                5_000,
+                COMMIT_INTERVAL_MS.parse,
+                "an auto.commit.interval.ms",
             ),
-            commit_batch_size=_read(
-                e, "KAFKA_COMMIT_BATCH_SIZE", 100, _int_min(1), "an integer >= 1"
-            ),
-            topic_partitions=_read(e, "KAFKA_TOPIC_PARTITIONS", 6, _int_min(1), "an integer >= 1"),
+            commit_batch_size=_read(e, "KAFKA_COMMIT_BATCH_SIZE", 100, COUNT.parse, "a count"),
+            topic_partitions=_read(e, "KAFKA_TOPIC_PARTITIONS", 6, COUNT.parse, "a count"),
             topic_replication_factor=_read(
-                e, "KAFKA_TOPIC_REPLICATION_FACTOR", 1, _int_min(1), "an integer >= 1"
+                e,
+                "KAFKA_TOPIC_REPLICATION_FACTOR",
+                1,
+                REPLICATION_FACTOR.parse,
+                "a replication factor",
             ),
             librdkafka_config=extra,
         )
-        if cfg.producer_enable_idempotence and cfg.producer_acks not in ("all", "-1"):
-            raise ConfigError(
-                f"KAFKA_PRODUCER_ACKS={cfg.producer_acks} needs "
-                "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE=false (idempotent producers use acks=all)"
-            )
-        if cfg.consumer_heartbeat_interval_ms >= cfg.consumer_session_timeout_ms:
-            raise ConfigError(
-                "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS must be lower than "
-                "KAFKA_CONSUMER_SESSION_TIMEOUT_MS"
-            )
         return cfg
+
+
+_TRANSPORT_TYPES: dict[str, tuple[str, type]] = {
+    "bootstrap_servers": ("REDPANDA_BOOTSTRAP_SERVERS", str),
+    "client_id": ("REDPANDA_CLIENT_ID", str),
+    "topic_prefix": ("KAFKA_TOPIC_PREFIX", str),
+    "producer_acks": ("KAFKA_PRODUCER_ACKS", str),
+    "producer_compression_type": ("KAFKA_PRODUCER_COMPRESSION_TYPE", str),
+    "producer_enable_idempotence": ("KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", bool),
+    "producer_event_headers": ("KAFKA_PRODUCER_EVENT_HEADERS", bool),
+    "consumer_group_id_prefix": ("KAFKA_CONSUMER_GROUP_ID_PREFIX", str),
+    "consumer_auto_offset_reset": ("KAFKA_CONSUMER_AUTO_OFFSET_RESET", str),
+    "consumer_partition_assignment_strategy": (
+        "KAFKA_CONSUMER_PARTITION_ASSIGNMENT_STRATEGY",
+        str,
+    ),
+    "librdkafka_config": ("", dict),
+}
+_TRANSPORT_RULES: Rules = {
+    "producer_linger_ms": (LINGER_MS, "KAFKA_PRODUCER_LINGER_MS"),
+    "producer_batch_size": (BATCH_BYTES, "KAFKA_PRODUCER_BATCH_SIZE"),
+    "producer_delivery_timeout_ms": (DELIVERY_TIMEOUT_MS, "KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS"),
+    "consumer_session_timeout_ms": (GROUP_TIMEOUT_MS, "KAFKA_CONSUMER_SESSION_TIMEOUT_MS"),
+    "consumer_heartbeat_interval_ms": (GROUP_TIMEOUT_MS, "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS"),
+    "consumer_max_poll_records": (COUNT, "KAFKA_CONSUMER_MAX_POLL_RECORDS"),
+    "commit_interval_ms": (COMMIT_INTERVAL_MS, "KAFKA_COMMIT_INTERVAL_MS"),
+    "commit_batch_size": (COUNT, "KAFKA_COMMIT_BATCH_SIZE"),
+    "topic_partitions": (COUNT, "KAFKA_TOPIC_PARTITIONS"),
+    "topic_replication_factor": (REPLICATION_FACTOR, "KAFKA_TOPIC_REPLICATION_FACTOR"),
+}
+_TRANSPORT_CHOICES = {
+    "producer_acks": ("all", "-1", "1", "0"),
+    "producer_compression_type": ("none", "gzip", "snappy", "lz4", "zstd"),
+    "consumer_auto_offset_reset": ("earliest", "latest"),
+    "consumer_partition_assignment_strategy": (
+        "sticky",
+        "cooperative-sticky",
+        "range",
+        "roundrobin",
+    ),
+}
+
+
+def _check_parsed(obj: TransportConfig, name: str, parse: Callable[[str], str]) -> None:
+    value = getattr(obj, name)
+    try:
+        parse(value)
+    except ValueError as exc:
+        variable = _TRANSPORT_TYPES[name][0]
+        raise ConfigError(
+            f"TransportConfig.{name} ({variable})={value!r} is not valid: {exc}"
+        ) from None
+
+
+def _topic_prefix(value: str) -> str:
+    """Empty, or a topic name of its own (``{prefix}.{channel}`` must be one)."""
+    if value:
+        problem = topic_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
 
 
 def _nonempty(value: str) -> str:

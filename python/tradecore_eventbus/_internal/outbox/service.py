@@ -35,7 +35,7 @@ from ...exceptions import (
 )
 from ..bus.event_bus import EventBus
 from ..publishing.prepare import prepare_one
-from ..reliability.dead_letter import Failure, dlq_record
+from ..reliability.dead_letter import Failure, dlq_record, record_size_limit
 from ..reliability.retry import RetryConfig
 from ..transports.structs import OutgoingRecord
 from ..wire.envelope import headers_for
@@ -193,14 +193,18 @@ class OutboxService:
     async def _relay(self) -> None:
         last_cleanup = time.monotonic()
         backoff = 0.0
+        failed_cycles = 0
         while not self._stopping:
             self._wake.clear()
             try:
                 published = await self.run_once()
                 backoff = 0.0
+                failed_cycles = 0
             except Exception:
                 logger.exception("outbox relay cycle failed")
-                backoff = min(max(backoff * 2, 0.5), 30.0)
+                # The relay's retry schedule (its caps), at least one poll interval.
+                failed_cycles += 1
+                backoff = max(self.retry.delay_cap_ms(failed_cycles) / 1000.0, self.poll_interval)
                 published = 0
             if time.monotonic() - last_cleanup >= self.cleanup_interval:
                 last_cleanup = time.monotonic()
@@ -310,8 +314,11 @@ class OutboxService:
                     retry_count=f.row.attempts,
                 ),
                 event=json.loads(f.row.payload),
-                raw_value=None,
+                raw_value=f.row.payload.encode(),
                 key=f.row.partition_key.encode() if f.row.partition_key is not None else None,
+                # The whole event stays in the outbox row (marked dead).
+                max_bytes=record_size_limit(self.bus.transport_config),
+                original_topic=self.bus.adapter.topic_for(f.row.stream_name),
             )
             try:
                 await self.bus.publisher.ensure_channel(dlq, required=False)
@@ -333,5 +340,5 @@ class OutboxService:
 
 def _keep_trying(error: EventBusError) -> bool:
     """Whether a failed row stays pending however often it fails: outages, and refused
-    credentials (not the event's fault: it is published once they are fixed; decision 38)."""
+    credentials (not the event's fault: it is published once they are fixed; decision 47)."""
     return error.retriable or isinstance(error, AuthenticationError)

@@ -14,7 +14,7 @@ nothing that was acknowledged is sent twice.
   key keep their order through an outage.
 - Refused credentials (``AuthenticationError``) are neither: not retried, not spooled, not
   dead-lettered, not a breaker failure. The caller gets the error and nothing is kept
-  (decision 38).
+  (decision 47).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ...exceptions import (
 )
 from ..config.settings import EventBusConfig, TransportConfig
 from ..reliability.breakers import BreakerRegistry
-from ..reliability.dead_letter import Failure, dlq_record
+from ..reliability.dead_letter import Failure, dlq_record, record_size_limit
 from ..reliability.spool import Spool, SpoolEntry
 from ..transports.protocol import TransportAdapter
 from ..transports.structs import OutgoingRecord
@@ -101,27 +101,45 @@ class Publisher:
         self.dead_lettered = 0
         self.spooled = 0
 
-    async def ensure_channel(self, channel: str, *, required: bool = True) -> None:
-        """Creates the channel's topic (and DLQ topic) as ``initialize_topics`` would, once.
+    @property
+    def attempt_timeout_s(self) -> float:
+        """How long one publish attempt may wait for the broker: the producer's delivery
+        timeout (``KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS``)."""
+        return self.transport_config.producer_delivery_timeout_ms / 1000.0
 
-        With ``required=False`` (the publish path) a failure is logged and tried again on the
-        next call: an unreachable broker is then handled by the send itself (retry, spool)."""
+    async def ensure_channel(
+        self, channel: str, *, required: bool = True, timeout: float | None = None
+    ) -> None:
+        """Creates the channel's topic (and DLQ topic) as ``initialize_topics`` would, once,
+        waiting at most ``timeout`` seconds (default: one publish attempt's time); past it,
+        ``TransportTimeoutError``.
+
+        With ``required=False`` a failure is logged and tried again on the next call."""
         if channel in self._ensured:
             return
+        wait = self.attempt_timeout_s if timeout is None else timeout
         # Sends that arrive while the topics are being created wait for that one creation,
         # and resume in the order they arrived: two sends started in one turn (single
         # publishes coalesced into two batches, say) then reach the producer in call order,
         # where each creating the topics itself let the second overtake the first.
         creating = self._ensuring.get(channel)
         if creating is None:
-            creating = asyncio.ensure_future(self._create_topics(channel))
+            creating = asyncio.ensure_future(self._create_topics(channel, wait))
             self._ensuring[channel] = creating
             creating.add_done_callback(functools.partial(self._created, channel))
         try:
             # Shielded: one caller cancelled must not cancel the creation the others await.
-            await asyncio.shield(creating)
+            # Each caller waits at most its own timeout (the creation is bounded by the
+            # timeout of the caller that started it).
+            try:
+                await asyncio.wait_for(asyncio.shield(creating), wait)
+            except TimeoutError:
+                raise TransportTimeoutError(
+                    f"creating the topics of {channel} took longer than {wait:g}s "
+                    f"(bootstrap servers {self.transport_config.bootstrap_servers})"
+                ) from None
         except AuthenticationError:
-            raise  # the send would be refused the same way: say so now (decision 38)
+            raise  # the send would be refused the same way: say so now (decision 47)
         except EventBusError as exc:
             if required:
                 raise
@@ -133,8 +151,10 @@ class Publisher:
         if not creating.cancelled():
             creating.exception()
 
-    async def _create_topics(self, channel: str) -> None:
-        await self.adapter.ensure_topics(topic_specs(channel, self.config, self.transport_config))
+    async def _create_topics(self, channel: str, timeout: float) -> None:
+        await self.adapter.ensure_topics(
+            topic_specs(channel, self.config, self.transport_config), timeout
+        )
         self._ensured.add(channel)
 
     # ---------------------------------------------------------------- publish
@@ -194,6 +214,17 @@ class Publisher:
             outcome.attempts += 1
             retriable = False
             try:
+                if channel not in self._ensured:
+                    # The first publish of a channel creates its topics within the attempt's
+                    # time; a broker that does not answer fails the attempt (decision 46).
+                    try:
+                        await self.ensure_channel(channel)
+                    except _UNREACHABLE:
+                        raise
+                    except EventBusError as exc:
+                        # Refused (no permission to create topics, ...): the send says
+                        # whether the topic is there anyway.
+                        logger.warning("could not create the topics of %s: %s", channel, exc)
                 results = await prepared.send(producer, topic, pending)
                 if outcome.attempts == 1:
                     # The common case: everything went through at once, in order.
@@ -239,7 +270,7 @@ class Publisher:
         self, channel: str, prepared: PreparedBatch, outcome: SendOutcome
     ) -> AuthenticationError | None:
         """The error for the caller when the broker refused the client's credentials for any
-        failed event (decision 38): no spool (the broker is there), no DLQ (it is on the same
+        failed event (decision 47): no spool (the broker is there), no DLQ (it is on the same
         cluster, behind the same credentials); the caller has the events, nothing kept them."""
         failed = outcome.failed
         refusal = next(
@@ -345,6 +376,9 @@ class Publisher:
     ) -> str:
         dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
         dlq_topic = self.adapter.topic_for(dlq)
+        # The copy fits the producer's limit even when the event itself was refused for its
+        # size (decision 44): the caller keeps the whole event (PublishError.results).
+        limit = record_size_limit(self.transport_config)
         records = []
         for i in failed:
             err = outcome.errors.get(i) or outcome.last_error
@@ -354,10 +388,16 @@ class Publisher:
                 error_message=str(err),
                 retry_count=max(0, outcome.attempts - 1),
             )
-            key, _value, headers = prepared.record(i)
+            key, value, headers = prepared.record(i)
             records.append(
                 dlq_record(
-                    failure, event=prepared.event(i), raw_value=None, key=key, headers=headers
+                    failure,
+                    event=prepared.event(i),
+                    raw_value=value,
+                    key=key,
+                    headers=headers,
+                    max_bytes=limit,
+                    original_topic=self.adapter.topic_for(channel),
                 )
             )
         try:
@@ -413,7 +453,9 @@ class Publisher:
         if uncertain:
             lookback_ms = self.transport_config.producer_delivery_timeout_ms + 60_000
             since = min(e.spooled_at_ms for e in batch) - lookback_ms
-            present = await self.adapter.find_event_ids(topic, uncertain, since)
+            present = await self.adapter.find_event_ids(
+                topic, uncertain, since, self.attempt_timeout_s
+            )
         done = [e for e in batch if e.event_id in present]
         self.spool.remove(done)
         report.already_delivered += len(done)

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from tradecore_eventbus import _core
 
-from ...exceptions import ConfigError
+from ..config.checks import MAX_MS, FloatRange, IntRange, Rules, check_fields
+
+#: The ranges of ``RetryConfig``'s fields (durations fit in int32 milliseconds).
+RETRY_RULES: Rules = {
+    "max_attempts": (IntRange(1, 2**31 - 1), None),
+    "initial_delay_ms": (IntRange(0, MAX_MS), None),
+    "max_delay_ms": (IntRange(0, MAX_MS), None),
+    "backoff_factor": (FloatRange(1.0, 1e6), None),
+}
 
 
 @dataclass(frozen=True)
@@ -25,22 +33,13 @@ class RetryConfig:
     backoff_factor: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigError(
-                f"RetryConfig.max_attempts must be at least 1, not {self.max_attempts}"
-            )
-        if self.initial_delay_ms < 0 or self.max_delay_ms < 0:
-            raise ConfigError("RetryConfig delays must not be negative")
-        if self.backoff_factor < 1.0:
-            raise ConfigError(
-                f"RetryConfig.backoff_factor must be at least 1.0, not {self.backoff_factor}"
-            )
+        check_fields(self, RETRY_RULES)
 
     def delay_cap_ms(self, retry: int) -> float:
         """Upper bound of the delay before retry number ``retry`` (1-based)."""
         # The schedule is the Rust core's (tested there); only the jitter is drawn here.
         return _core.backoff_cap_ms(
-            retry, self.initial_delay_ms, self.max_delay_ms, self.backoff_factor
+            min(retry, 2**32 - 1), self.initial_delay_ms, self.max_delay_ms, self.backoff_factor
         )
 
     def delay_s(self, retry: int, rng: random.Random | None = None) -> float:

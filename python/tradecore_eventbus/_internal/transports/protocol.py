@@ -85,6 +85,10 @@ class ConsumerLike(Protocol):
     def close(self) -> Awaitable[None]: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def assigned(self) -> bool:
+        """Whether the group has assigned partitions (possibly none) since ``subscribe``."""
+
     def stats(self) -> Mapping[str, Any]: ...
 
 
@@ -140,8 +144,11 @@ class TransportAdapter(ABC):
         """A consumer for one subscription (not yet subscribed)."""
 
     @abstractmethod
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
-        """Creates the topics that do not exist: {name: "created" | "exists"}."""
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], timeout: float | None = None
+    ) -> dict[str, str]:
+        """Creates the topics that do not exist: {name: "created" | "exists"}, waiting at
+        most ``timeout`` seconds (default: ``KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS``)."""
 
     @abstractmethod
     async def list_topics(self) -> dict[str, int]:

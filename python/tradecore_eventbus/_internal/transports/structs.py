@@ -33,6 +33,8 @@ class ConsumerSpec:
     enable_commit: bool
     max_poll_records: int
     client_id: str = "tradecore"
+    #: ``group.instance.id`` of a static member (KIP-345); None for a dynamic member.
+    group_instance_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,13 @@ def decode(value: bytes | None) -> dict[str, Any]:
         event = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DeserializationError(f"the record is not valid UTF-8 JSON: {exc}") from exc
+    except RecursionError as exc:
+        # json.loads recurses once per nesting level (the Rust decoder stops at 200 levels
+        # and leaves such values to this one); a value nested deeper than the interpreter's
+        # recursion limit is not an event this process can handle.
+        raise DeserializationError(
+            f"the record's JSON is nested too deeply to decode ({len(value)} bytes): {exc}"
+        ) from exc
     if not isinstance(event, dict):
         raise DeserializationError(f"the record is JSON {type(event).__name__}, not an object")
     if not isinstance(event.get("event_type"), str) or not event["event_type"]:

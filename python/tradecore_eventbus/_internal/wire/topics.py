@@ -8,9 +8,9 @@ retention of the topic ``initialize_topics`` creates.
 from __future__ import annotations
 
 import logging
-import re
 
 from ...exceptions import InvalidTopicError
+from ..config.names import topic_name_problem
 from ..config.settings import EventBusConfig, TransportConfig
 from ..transports.structs import TopicSpec
 
@@ -31,8 +31,6 @@ CATEGORY_RETENTION_MS: dict[str, int] = {
 DEFAULT_RETENTION_MS = 7 * DAY_MS
 DLQ_RETENTION_MS = 30 * DAY_MS
 
-_LEGAL = re.compile(r"^[A-Za-z0-9._-]+$")
-_MAX_TOPIC_LENGTH = 249
 _warned_categories: set[str] = set()
 
 
@@ -44,19 +42,9 @@ def validate_topic_name(name: str) -> str:
     """Raises :class:`InvalidTopicError` (a ``ValueError``) if Kafka would refuse ``name``."""
     if not name:
         raise InvalidTopicError("a channel name must not be empty")
-    if name in (".", ".."):
-        raise InvalidTopicError(f"{name!r} is not a valid topic name")
-    if len(name) > _MAX_TOPIC_LENGTH:
-        raise InvalidTopicError(
-            f"topic name {name[:40]!r}... is {len(name)} characters long; "
-            f"Kafka allows {_MAX_TOPIC_LENGTH}"
-        )
-    if not _LEGAL.match(name):
-        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "._-"))})
-        raise InvalidTopicError(
-            f"topic name {name!r} has characters Kafka refuses: {''.join(bad)!r} "
-            "(allowed: letters, digits, '.', '_' and '-')"
-        )
+    problem = topic_name_problem(name)
+    if problem is not None:
+        raise InvalidTopicError(problem)
     return name
 
 

@@ -27,10 +27,6 @@ from .poll import poll_batch
 logger = logging.getLogger("tradecore_eventbus.redpanda")
 
 
-#: Topic creation waits at most this long (it runs on the first publish of a channel).
-TOPIC_ADMIN_TIMEOUT_S = 10.0
-
-
 class RedpandaTransportAdapter(TransportAdapter):
     """Kafka-compatible transport (Apache Kafka, Redpanda) through librdkafka in Rust.
 
@@ -65,7 +61,7 @@ class RedpandaTransportAdapter(TransportAdapter):
         self._closed = False
 
     def __repr__(self) -> str:
-        # Never the librdkafka properties themselves: they may hold secrets (decision 41).
+        # Never the librdkafka properties themselves: they may hold secrets (decision 50).
         tc = self.transport_config
         protocol = tc.librdkafka_config.get("security.protocol", "plaintext").lower()
         return (
@@ -123,16 +119,22 @@ class RedpandaTransportAdapter(TransportAdapter):
             heartbeat_interval_ms=tc.consumer_heartbeat_interval_ms,
             max_poll_records=spec.max_poll_records,
             partition_assignment_strategy=tc.consumer_partition_assignment_strategy,
+            group_instance_id=spec.group_instance_id,
             config=tc.librdkafka_config,
         )
 
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], timeout: float | None = None
+    ) -> dict[str, str]:
         missing = [s for s in specs if s.name not in self._known_topics]
         result = {s.name: "exists" for s in specs if s.name in self._known_topics}
         if missing:
+            if timeout is None:
+                # Topic creation runs on a channel's first publish: one attempt's time.
+                timeout = self.transport_config.producer_delivery_timeout_ms / 1000.0
             created = await self._admin_client().create_topics(
                 [(s.name, s.partitions, s.replication_factor, dict(s.configs)) for s in missing],
-                TOPIC_ADMIN_TIMEOUT_S,
+                timeout,
             )
             result.update(created)
             self._known_topics.update(created)

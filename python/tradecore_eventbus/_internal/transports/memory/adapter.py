@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from ....exceptions import (
     BatchDeliveryError,
     ClosedError,
     EventBusError,
+    FencedInstanceError,
     InvalidArgumentError,
     TransportTimeoutError,
 )
@@ -219,6 +221,7 @@ class MemoryConsumer:
         commit_batch_size: int,
         commit_interval_ms: int,
         auto_create_partitions: int | None = None,
+        session_timeout_ms: int = 45_000,
     ) -> None:
         if spec.auto_offset_reset not in ("earliest", "latest"):
             raise InvalidArgumentError(
@@ -229,6 +232,7 @@ class MemoryConsumer:
         self._commit_batch_size = max(1, commit_batch_size)
         self._commit_interval_s = commit_interval_ms / 1000.0
         self._auto_create_partitions = auto_create_partitions
+        self._session_timeout_s = session_timeout_ms / 1000.0
         self._tracker = OffsetTracker()
         #: Next offset to hand out per assigned partition, in assignment order.
         self._positions: dict[TopicPartition, int] = {}
@@ -239,6 +243,10 @@ class MemoryConsumer:
         self._subscribed = False
         self._assigned = False
         self._closed = False
+        #: Set when another member took this one's group.instance.id: fatal, like on Kafka.
+        self._fenced: FencedInstanceError | None = None
+        #: Simulated process death (``MemoryTransportAdapter.simulate_crash``).
+        self._crashed = False
         #: Rotates the partition ``take`` starts with, so a busy one cannot starve the others.
         self._next_start = 0
         self._wake = asyncio.Event()
@@ -248,7 +256,18 @@ class MemoryConsumer:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def assigned(self) -> bool:
+        return self._assigned
+
     def _check_open(self) -> None:
+        if self._fenced is not None:
+            raise FencedInstanceError(
+                str(self._fenced),
+                code=self._fenced.code,
+                code_name=self._fenced.code_name,
+                fatal=True,
+            )
         if self._closed:
             raise ClosedError("the consumer is closed")
 
@@ -263,7 +282,29 @@ class MemoryConsumer:
             if not self._broker.has_topic(topic):
                 self._broker.create_topic(topic, self._auto_create_partitions)
         self._subscribed = True
-        self._broker.join_group(self._spec.group_id, self, list(topics))
+        self._broker.join_group(
+            self._spec.group_id, self, list(topics), instance_id=self._spec.group_instance_id
+        )
+
+    def fenced(self, error: FencedInstanceError) -> None:
+        # The partitions are the other member's now: nothing more is handed out or committed.
+        self._fenced = error
+        self._positions.clear()
+        self._paused.clear()
+        self._stored.clear()
+        self._wake.set()
+
+    def crash(self) -> None:
+        """Simulates the death of this consumer's process: no commit, no leave. Its
+        partitions stay with it until its session times out (or, static, it rejoins)."""
+        if self._closed:
+            return
+        self._crashed = True
+        self._broker.depart(self._spec.group_id, self, self._session_timeout_s)
+        self._closed = True
+        self._positions.clear()
+        self._stored.clear()
+        self._wake.set()
 
     def partitions_revoked(self, partitions: Sequence[TopicPartition]) -> None:
         # Commit what was processed on the partitions we lose, before the new owner reads the
@@ -339,6 +380,8 @@ class MemoryConsumer:
         already here, from assigned partitions that are not paused. Never waits.
         ``decode_events`` is accepted for parity with the Kafka consumer; records here leave
         ``event`` unset and the subscription decodes the value."""
+        if self._crashed:
+            return []  # a dead process fetches nothing
         self._check_open()
         self._commit_if_due()
         limit = self._spec.max_poll_records if max_records is None else max_records
@@ -368,6 +411,11 @@ class MemoryConsumer:
         """True when records or an assignment change may be waiting (call ``take``), False
         after ``timeout`` seconds or when closed. Cancel-safe: it hands out nothing."""
         _seconds(timeout, "timeout")
+        if self._fenced is not None:
+            return True  # `take` reports it
+        if self._crashed:
+            await asyncio.sleep(timeout)
+            return False
         if self._closed:
             return False
         if self._has_records():
@@ -391,6 +439,8 @@ class MemoryConsumer:
         """Marks records processed; their offsets become committable once every earlier
         record of their partition is processed too. Returns how many marks counted (0 for a
         consumer that does not commit)."""
+        if self._crashed:
+            return 0  # a dead process commits nothing
         self._check_open()
         if not self._spec.enable_commit:
             return 0
@@ -444,11 +494,18 @@ class MemoryConsumer:
 
     async def close(self) -> None:
         """Commits what was processed, leaves the group (the others rebalance) and wakes
-        waiters. Idempotent."""
+        waiters. Idempotent. A static member commits but does not leave: its partitions wait
+        for its instance id to come back until its session times out, as on Kafka. A fenced
+        member commits nothing (its partitions are another member's)."""
         if self._closed:
             return
-        # Leaving revokes every partition, and the revoke commits the processed offsets.
-        self._broker.leave_group(self._spec.group_id, self)
+        if self._fenced is None and self._spec.group_instance_id is not None:
+            if self._spec.enable_commit:
+                self._commit({(t, p): o for t, p, o in self._tracker.committable()})
+            self._broker.depart(self._spec.group_id, self, self._session_timeout_s)
+        elif self._fenced is None:
+            # Leaving revokes every partition, and the revoke commits the processed offsets.
+            self._broker.leave_group(self._spec.group_id, self)
         self._closed = True
         self._stored.clear()
         self._wake.set()
@@ -489,7 +546,18 @@ class MemoryTransportAdapter(TransportAdapter):
         partitions = self.transport_config.topic_partitions
         self.broker = broker if broker is not None else MemoryBroker(default_partitions=partitions)
         self._producer: MemoryProducer | None = None
+        #: Weakly: the groups hold the consumers that still matter.
+        self._consumers: weakref.WeakSet[MemoryConsumer] = weakref.WeakSet()
         self._closed = False
+
+    def simulate_crash(self) -> None:
+        """For tests: this adapter's process dies. Its consumers stop without committing or
+        leaving their groups, so their partitions stay with them until their sessions time
+        out (``KAFKA_CONSUMER_SESSION_TIMEOUT_MS``), as with a SIGKILLed process on Kafka.
+        Call from the event loop; build a new adapter (and bus) for the replacement."""
+        for consumer in list(self._consumers):
+            consumer.crash()
+        self._consumers.clear()
 
     async def start(self) -> None:
         if self._closed:
@@ -509,15 +577,20 @@ class MemoryTransportAdapter(TransportAdapter):
 
     def new_consumer(self, spec: ConsumerSpec) -> ConsumerLike:
         tc = self.transport_config
-        return MemoryConsumer(
+        consumer = MemoryConsumer(
             self.broker,
             spec,
             commit_batch_size=tc.commit_batch_size,
             commit_interval_ms=tc.commit_interval_ms,
             auto_create_partitions=tc.topic_partitions,
+            session_timeout_ms=tc.consumer_session_timeout_ms,
         )
+        self._consumers.add(consumer)
+        return consumer
 
-    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> dict[str, str]:
+    async def ensure_topics(
+        self, specs: Sequence[TopicSpec], timeout: float | None = None
+    ) -> dict[str, str]:
         return {
             s.name: "created"
             if self.broker.create_topic(s.name, s.partitions, s.configs)

@@ -5,6 +5,13 @@ append-only log of records with offsets; a partitioner identical to Kafka's Java
 a key lands on the same partition number as it would on Kafka; and consumer groups with
 members, a range assignment of the partitions and committed offsets.
 
+Groups model what a restart meets on Kafka (decision 42): a member that goes away without
+leaving (a crashed process, or a static member that closed) keeps its partitions until its
+session times out, and members that join meanwhile get their partitions only then; a static
+member (``group.instance.id``) that comes back takes its partitions at once, without a
+rebalance; and a second live member with the same instance id fences the first
+(``FencedInstanceError``), as Kafka's coordinator does.
+
 The broker is plain synchronous data. It tells group members about rebalances and appends
 through the :class:`GroupMember` callbacks; the consumer (``memory_adapter.MemoryConsumer``)
 turns those into asyncio wake-ups. Everything runs on one thread (the event loop's): the
@@ -13,12 +20,18 @@ broker takes no locks.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ....exceptions import InvalidArgumentError, TransportTimeoutError, UnknownTopicError
+from ....exceptions import (
+    FencedInstanceError,
+    InvalidArgumentError,
+    TransportTimeoutError,
+    UnknownTopicError,
+)
 from ...wire.topics import validate_topic_name
 from ..structs import Header, TopicPartition
 
@@ -97,6 +110,9 @@ class GroupMember(Protocol):
 
     def records_appended(self, topic: str, partition: int) -> None: ...
 
+    def fenced(self, error: FencedInstanceError) -> None:
+        """Another member joined with this member's group.instance.id and took its place."""
+
 
 @dataclass
 class _Topic:
@@ -118,6 +134,12 @@ class _Group:
     #: Who owns each partition now, to wake exactly that member on an append.
     owners: dict[TopicPartition, GroupMember] = field(default_factory=dict)
     committed: dict[TopicPartition, int] = field(default_factory=dict)
+    #: group.instance.id of the static members.
+    instance_ids: dict[GroupMember, str] = field(default_factory=dict)
+    #: Members gone without leaving, with the timer that ends their session: until then
+    #: they keep their partitions, and the next rebalance waits for them (Kafka's coordinator
+    #: waits for every known member before it completes a join).
+    departed: dict[GroupMember, asyncio.TimerHandle] = field(default_factory=dict)
 
 
 class MemoryBroker:
@@ -249,13 +271,67 @@ class MemoryBroker:
 
     # --- consumer groups --------------------------------------------------------------------
 
-    def join_group(self, group_id: str, member: GroupMember, topics: Sequence[str]) -> None:
-        """Adds ``member`` to the group (or replaces its subscription) and rebalances."""
+    def join_group(
+        self,
+        group_id: str,
+        member: GroupMember,
+        topics: Sequence[str],
+        instance_id: str | None = None,
+    ) -> None:
+        """Adds ``member`` to the group (or replaces its subscription) and rebalances, once
+        every departed member's session has ended. A static member (``instance_id``) whose
+        id is already in the group takes that member's place and partitions at once; if that
+        member is still live, it is fenced."""
         for name in topics:
             self._topic(name)
         group = self._groups.setdefault(group_id, _Group())
-        group.members[member] = tuple(dict.fromkeys(topics))
-        self._rebalance(group)
+        wanted = tuple(dict.fromkeys(topics))
+        if instance_id is not None:
+            previous = next((m for m, i in group.instance_ids.items() if i == instance_id), None)
+            if previous is not None and previous is not member:
+                self._replace(group_id, group, previous, member, wanted, instance_id)
+                return
+            group.instance_ids[member] = instance_id
+        group.members[member] = wanted
+        self._rebalance_when_complete(group)
+
+    def _replace(
+        self,
+        group_id: str,
+        group: _Group,
+        old: GroupMember,
+        new: GroupMember,
+        topics: tuple[str, ...],
+        instance_id: str,
+    ) -> None:
+        timer = group.departed.pop(old, None)
+        if timer is not None:
+            timer.cancel()
+        else:
+            old.fenced(
+                FencedInstanceError(
+                    f"consume failed: fatal Broker: Static consumer fenced by other consumer "
+                    f"with same group.instance.id (FencedInstanceId): {instance_id!r} in "
+                    f"group {group_id!r}",
+                    code=82,
+                    code_name="FencedInstanceId",
+                    fatal=True,
+                )
+            )
+        subscription_changed = group.members[old] != topics
+        # The newcomer takes the old member's place (join order) and partitions.
+        group.members = {(new if m is old else m): ts for m, ts in group.members.items()}
+        group.members[new] = topics
+        del group.instance_ids[old]
+        group.instance_ids[new] = instance_id
+        partitions = group.assignment.pop(old, set())
+        group.assignment[new] = partitions
+        group.owners = {tp: (new if m is old else m) for tp, m in group.owners.items()}
+        if subscription_changed:
+            self._rebalance_when_complete(group)
+        else:
+            new.partitions_assigned(sorted(partitions))
+            self._rebalance_when_complete(group, only_if_waiting=True)
 
     def leave_group(self, group_id: str, member: GroupMember) -> None:
         """Removes ``member`` (its partitions are revoked first) and rebalances the rest."""
@@ -263,6 +339,44 @@ class MemoryBroker:
         if group is None or member not in group.members:
             return
         del group.members[member]
+        group.instance_ids.pop(member, None)
+        lost = group.assignment.pop(member, set())
+        if lost:
+            member.partitions_revoked(sorted(lost))
+        group.owners = {tp: m for tp, m in group.owners.items() if m is not member}
+        self._rebalance_when_complete(group)
+
+    def depart(self, group_id: str, member: GroupMember, session_timeout_s: float) -> None:
+        """``member`` is gone without leaving (its process died, or it is a static member that
+        closed): it keeps its partitions, unprocessed, until its session ends after
+        ``session_timeout_s`` (or its instance id rejoins). Call from the event loop."""
+        group = self._groups.get(group_id)
+        if group is None or member not in group.members or member in group.departed:
+            return
+        loop = asyncio.get_running_loop()
+        group.departed[member] = loop.call_later(
+            session_timeout_s, self._session_ended, group_id, member
+        )
+
+    def _session_ended(self, group_id: str, member: GroupMember) -> None:
+        group = self._groups[group_id]
+        if group.departed.pop(member, None) is None:
+            return
+        del group.members[member]
+        group.instance_ids.pop(member, None)
+        # Lost, not revoked: a dead member commits nothing.
+        group.assignment.pop(member, None)
+        group.owners = {tp: m for tp, m in group.owners.items() if m is not member}
+        self._rebalance_when_complete(group)
+
+    def _rebalance_when_complete(self, group: _Group, *, only_if_waiting: bool = False) -> None:
+        """Rebalances unless departed members still hold partitions: then the join completes
+        when their sessions end (``_session_ended`` comes back here)."""
+        if group.departed:
+            return
+        waiting = any(m not in group.assignment for m in group.members)
+        if only_if_waiting and not waiting:
+            return
         self._rebalance(group)
 
     def committed(self, group_id: str, tp: TopicPartition) -> int | None:
