@@ -524,8 +524,14 @@ class Subscription:
                 # The transport recovers from non-fatal errors by itself; back off a little
                 # (the caps of the handler retry schedule).
                 if isinstance(exc, AuthenticationError):
-                    # Refused credentials: nothing to debug in a traceback (decision 48).
-                    logger.error("subscriber %s: %s", self.health_key, exc)
+                    # Refused credentials: nothing to debug in a traceback, and the same
+                    # refusal every few seconds says nothing new (decision 48).
+                    logger.log(
+                        logging.ERROR if failures == 0 else logging.DEBUG,
+                        "subscriber %s: %s; retrying until the broker accepts the credentials",
+                        self.health_key,
+                        exc,
+                    )
                 else:
                     logger.exception("subscriber %s: fetching records failed", self.health_key)
                 self.stats.errors += 1
