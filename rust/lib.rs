@@ -24,6 +24,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(librdkafka_version, m)?)?;
     py::register(m)?;
+    // Every error kind must have its exception class: checked now, not at the first error.
+    py::errors::bind(m.py())?;
     // Keep our threads out of Python once the interpreter starts exiting (py::bridge).
     m.py()
         .import("atexit")?

@@ -300,11 +300,18 @@ def test_good_bootstrap_lists_are_accepted(value: str, expected: str) -> None:
 
 def test_security_settings_are_normalised_and_the_password_never_appears_in_errors() -> None:
     tc = TransportConfig.from_env(
-        {"KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_MECHANISM": "scram-sha-256"}
+        {
+            "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "KAFKA_SASL_MECHANISM": "scram-sha-256",
+            "KAFKA_SASL_USERNAME": "u",
+            "KAFKA_SASL_PASSWORD": "hunter2-secret",
+        }
     )
     assert tc.librdkafka_config == {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "u",
+        "sasl.password": "hunter2-secret",
     }
     with pytest.raises(ConfigError, match="KAFKA_SASL_MECHANISM") as info:
         TransportConfig.from_env(

@@ -18,6 +18,8 @@ from .event_bus import EventBus, get_event_bus, reset_event_bus, set_event_bus
 from .event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL, register_event, validate_event
 from .eventbus_transport_config import EventBusConfig, TopicConfig, TransportConfig
 from .exceptions import (
+    AuthenticationError,
+    AuthorizationError,
     BatchDeliveryError,
     BrokerUnavailableError,
     CircuitBreakerOpenError,
@@ -46,6 +48,8 @@ from .worker_consumer_groups import WorkerType
 __all__ = [
     "EVENT_TYPE_TO_PYDANTIC_MODEL",
     "Admin",
+    "AuthenticationError",
+    "AuthorizationError",
     "BaseEvent",
     "BatchDeliveryError",
     "BrokerUnavailableError",

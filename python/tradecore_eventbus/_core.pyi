@@ -13,6 +13,13 @@ RecordTuple = (
 
 def librdkafka_version() -> str: ...
 def dropped_log_records() -> int: ...
+def redact(text: str) -> str:
+    """``text`` with every secret a client of this process was configured with replaced by
+    ``***``."""
+
+def is_secret_setting(key: str) -> bool:
+    """Whether a librdkafka property holds a secret (masked wherever it is shown)."""
+
 def before_exit() -> None:
     """Registered with atexit: keeps the core's threads out of Python from then on."""
 
@@ -125,6 +132,7 @@ class Admin:
     def describe_topic(self, topic: str, timeout: float = 10.0) -> Awaitable[dict[str, str]]: ...
     def list_topics(self, timeout: float = 10.0) -> Awaitable[dict[str, int]]: ...
     def ping(self, timeout: float = 5.0) -> Awaitable[int]: ...
+    def stats(self) -> dict[str, int | str | None]: ...
 
 class OffsetTracker:
     """At-least-once bookkeeping: the committable offset of a partition is the one after its

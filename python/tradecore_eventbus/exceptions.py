@@ -107,6 +107,44 @@ class InvalidTopicError(TransportError, ValueError):
     """Kafka refuses the topic name."""
 
 
+class AuthenticationError(TransportError):
+    """The broker refused the client's credentials (SASL): a refusal, not an outage.
+
+    Raised as soon as the broker refuses the SASL handshake (not after a delivery or poll
+    timeout) by publishing, subscribing and topic administration. It is not retried, not
+    spooled, not written to the DLQ (which is on the same cluster, behind the same
+    credentials) and not counted against a channel's circuit breaker: nothing was kept, the
+    caller has the events.
+    Fix the credentials (``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD``); the client
+    notices by itself when they work again.
+
+    From a publish: ``channel`` names the channel, and ``results`` has one entry per event,
+    ``(partition, offset)`` for one the broker acknowledged anyway (only possible when
+    credentials change mid-batch), else the error; empty when none was acknowledged.
+    """
+
+    retriable = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        channel: str | None = None,
+        results: list[Any] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.channel = channel
+        self.results: list[Any] = list(results or [])
+
+
+class AuthorizationError(TransportError):
+    """The authenticated client may not do this (topic, group or cluster ACLs). A refusal
+    for that resource only: a publish refused this way goes to the DLQ like other refusals."""
+
+    retriable = False
+
+
 class FencedInstanceError(TransportError):
     """Another live consumer joined the group with this consumer's ``group.instance.id``
     (static membership, ``KAFKA_CONSUMER_STATIC_MEMBERSHIP``): Kafka fenced this one out
@@ -199,6 +237,8 @@ class CircuitBreakerOpenError(EventBusError):
 
 
 __all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
     "BatchDeliveryError",
     "BrokerUnavailableError",
     "CircuitBreakerOpenError",

@@ -16,9 +16,10 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
 
+use super::auth_gate::{probe_interval, probe_timeout, ProbeResult};
 use super::consumer_context::{ConsumerCtx, ConsumerStats};
 use super::context::ClientHealth;
-use super::error::{code_refuses_joining, Error, Result};
+use super::error::{code_refuses_joining, Error, ErrorKind, Result};
 use super::settings::ConsumerSettings;
 use crate::runtime::timers::{TimerId, Timers};
 use crate::runtime::wake::{Wake, WakeCallback};
@@ -153,8 +154,24 @@ impl KafkaConsumer {
         .map(QueueRef)
         .ok_or_else(|| Error::Config("librdkafka gave no consumer queue".into()))?;
         let ctx = consumer.context().clone();
+        let handle = Arc::new(Handle { queue, consumer });
+        {
+            // While the credentials are refused, a metadata request now and then tells when
+            // they work again (decision 48).
+            let weak = Arc::downgrade(&handle);
+            let timeout = probe_timeout(&config);
+            ctx.health
+                .auth
+                .set_probe(probe_interval(&config), move || match weak.upgrade() {
+                    None => ProbeResult::Gone,
+                    Some(handle) => match handle.consumer.fetch_metadata(None, timeout) {
+                        Ok(_) => ProbeResult::Authenticated,
+                        Err(_) => ProbeResult::Failed,
+                    },
+                });
+        }
         Ok(Arc::new(KafkaConsumer {
-            handle: RwLock::new(Some(Arc::new(Handle { queue, consumer }))),
+            handle: RwLock::new(Some(handle)),
             ctx,
             wake,
             stash: Mutex::new(VecDeque::new()),
@@ -180,6 +197,12 @@ impl KafkaConsumer {
 
     pub fn health(&self) -> &ClientHealth {
         &self.ctx.health
+    }
+
+    /// The librdkafka context (tests hand it the reports librdkafka would make).
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &ConsumerCtx {
+        &self.ctx
     }
 
     pub fn stats(&self) -> &ConsumerStats {
@@ -241,7 +264,8 @@ impl KafkaConsumer {
     }
 
     /// Returns up to `max` records that are already here, without waiting. Serves rebalance
-    /// and commit events on the way.
+    /// and commit events on the way. With nothing to return while the broker refuses the
+    /// client's credentials, fails with the authentication error (decision 48).
     pub fn drain(&self, max: usize) -> Result<Vec<RecordData>> {
         self.check_fatal()?;
         let max = max.clamp(1, self.max_poll_records);
@@ -253,6 +277,9 @@ impl KafkaConsumer {
         if out.len() < max {
             let handle = self.handle()?;
             self.poll_into(&handle, &mut out, max, false)?;
+        }
+        if out.is_empty() {
+            self.health().auth.check("consume")?;
         }
         Ok(out)
     }
@@ -285,7 +312,13 @@ impl KafkaConsumer {
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => {
-                    let err = Error::from_kafka("consume", e);
+                    let mut err = Error::from_kafka("consume", e);
+                    if err.kind() == ErrorKind::Authentication {
+                        // The context saw it first and kept librdkafka's reason with it.
+                        if let Some(explained) = self.ctx.health.auth.error("consume") {
+                            err = explained;
+                        }
+                    }
                     self.ctx
                         .stats
                         .consume_errors
@@ -324,6 +357,9 @@ impl KafkaConsumer {
         }
         let new = &out[first_new..];
         if !new.is_empty() {
+            if self.ctx.health.auth.is_latched() {
+                self.ctx.health.auth.clear(); // fetched: the credentials work
+            }
             self.ctx
                 .stats
                 .received
@@ -347,11 +383,12 @@ impl KafkaConsumer {
         if self.is_closed() {
             return false;
         }
-        if !self
-            .stash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        if self.health().auth.is_latched()
+            || !self
+                .stash
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
         {
             return true;
         }
@@ -373,7 +410,9 @@ impl KafkaConsumer {
             return f(true); // `drain` reports it
         }
         let queued = self.handle().map(|h| h.queue.len()).unwrap_or(0);
+        // Refused credentials: no waiting, the next `drain` says why.
         if queued > 0
+            || self.health().auth.is_latched()
             || !self
                 .stash
                 .lock()
@@ -445,6 +484,8 @@ impl KafkaConsumer {
             if self.is_assigned() {
                 return Ok(());
             }
+            // Refused credentials: the group cannot be joined, say so now (decision 48).
+            self.health().auth.check("joining the consumer group")?;
             let now = Instant::now();
             if now >= deadline {
                 let mut detail = format!(

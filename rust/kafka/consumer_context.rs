@@ -146,7 +146,10 @@ impl ClientContext for ConsumerCtx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        observe_error(&self.health, "consumer", &error, reason);
+        if observe_error(&self.health, "consumer", &error, reason) {
+            // Waiters (wait_assigned, a Python wait()) look again and find the gate set.
+            self.wake.wake();
+        }
     }
 }
 
@@ -178,6 +181,8 @@ impl ConsumerContext for ConsumerCtx {
                         tracker.assign(elem.topic(), elem.partition());
                     }
                 }
+                // Joined the group: the credentials work.
+                self.health.auth.clear();
                 self.stats.rebalances.fetch_add(1, Ordering::Release);
                 self.assigned.store(true, Ordering::Release);
             }

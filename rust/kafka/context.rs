@@ -1,5 +1,6 @@
 //! Client-wide state every librdkafka client reports into: its recent errors, used to explain
-//! timeouts (e.g. "Connect to ipv4#127.0.0.1:1 failed: Connection refused") and for health.
+//! timeouts (e.g. "Connect to ipv4#127.0.0.1:1 failed: Connection refused") and for health,
+//! and its authentication gate (`auth_gate`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,9 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
+
+use super::auth_gate::{is_authentication_failure, AuthGate};
+use super::secrets;
 
 /// How many distinct recent errors are kept to explain a failure.
 const RECENT: usize = 6;
@@ -26,6 +30,8 @@ struct Recent {
 pub struct ClientHealth {
     recent: Mutex<Recent>,
     error_count: AtomicU64,
+    /// Set by an authentication failure: the client then refuses work at once.
+    pub auth: AuthGate,
 }
 
 impl ClientHealth {
@@ -37,6 +43,11 @@ impl ClientHealth {
     /// logged one within the last half minute).
     pub fn record(&self, text: String) -> bool {
         self.error_count.fetch_add(1, Ordering::Relaxed);
+        // These texts end up in error messages and health reports (decision 50).
+        let text = match secrets::redact(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(clean) => clean,
+        };
         let now = Instant::now();
         let mut recent = self.recent();
         recent.errors.retain(|(t, _)| *t != text);
@@ -106,11 +117,25 @@ pub fn observe_log(health: &ClientHealth, level: RDKafkaLogLevel, fac: &str, mes
     log::log!(target: "librdkafka", lvl, "{fac}: {message}");
 }
 
-/// Logs a client error unless the same one was logged moments ago.
-pub fn observe_error(health: &ClientHealth, who: &str, error: &KafkaError, reason: &str) {
-    if health.record_error(error, reason) {
+/// Logs a client error unless the same one was logged moments ago. An authentication
+/// failure sets the client's gate (and is logged as an error: it will not go away by itself).
+/// Returns whether it was one.
+pub fn observe_error(health: &ClientHealth, who: &str, error: &KafkaError, reason: &str) -> bool {
+    let refused = error
+        .rdkafka_error_code()
+        .is_some_and(is_authentication_failure);
+    let fresh = health.record_error(error, reason);
+    if refused {
+        let reason = secrets::redact(reason);
+        health.auth.fail(&reason);
+        if fresh {
+            log::error!(target: "tradecore_eventbus.kafka", "{who}: the broker refused the client's credentials: {reason}");
+        }
+    } else if fresh {
+        let reason = secrets::redact(reason);
         log::warn!(target: "tradecore_eventbus.kafka", "{who} error: {error}: {reason}");
     }
+    refused
 }
 
 /// The context of clients that need nothing beyond error tracking (the admin client).

@@ -6,12 +6,28 @@ use std::fmt;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::delivery::{DeliveryFailure, Outcome};
+use super::secrets;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Broad classes of failure; each maps to one Python exception class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+/// Declares [`ErrorKind`] and `ErrorKind::ALL`, so that the bindings can check at import
+/// that every kind has its Python class (`py::errors::bind`).
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $kind:ident,)+) => {
+        /// Broad classes of failure; each maps to one Python exception class.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorKind {
+            $($(#[$doc])* $kind,)+
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order (`kind as usize` is its index).
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)+];
+        }
+    };
+}
+
+error_kinds! {
     /// No broker reachable, leader moved, network error: retry later.
     BrokerUnavailable,
     /// An operation or a delivery did not finish within its timeout.
@@ -30,6 +46,10 @@ pub enum ErrorKind {
     Closed,
     /// Some records of a batch were not delivered (per-record outcomes attached).
     Batch,
+    /// The broker refused the client's credentials (SASL): a refusal, not an outage.
+    Authentication,
+    /// The authenticated client may not do this (topic, group or cluster ACLs).
+    Authorization,
     /// Another live consumer joined the group with this consumer's `group.instance.id`
     /// (static membership): this one was fenced out for good.
     FencedInstance,
@@ -72,9 +92,20 @@ impl Error {
     pub fn from_kafka(operation: &'static str, err: KafkaError) -> Self {
         match err {
             KafkaError::ClientConfig(_, desc, key, value) => {
+                // Never echo a secret (decision 50): librdkafka's description quotes the
+                // value too ("Invalid value \"...\" for configuration property ...").
+                let (value, desc) = if secrets::is_sensitive(&key) && !value.is_empty() {
+                    (
+                        secrets::MASK.to_owned(),
+                        desc.replace(&value, secrets::MASK),
+                    )
+                } else {
+                    (value, desc)
+                };
                 Error::Config(format!("invalid client setting {key}={value}: {desc}"))
             }
-            KafkaError::ClientCreation(msg) => Error::Config(msg),
+            // librdkafka's reason may quote a setting (the client's secrets are known by now).
+            KafkaError::ClientCreation(msg) => Error::Config(secrets::redact(&msg).into_owned()),
             KafkaError::Nul(e) => Error::InvalidArgument(format!("NUL byte in a string: {e}")),
             KafkaError::MessageConsumptionFatal(code) => Error::Kafka {
                 code,
@@ -254,6 +285,12 @@ pub fn kind_of_code(code: RDKafkaErrorCode) -> ErrorKind {
             ErrorKind::UnknownTopic
         }
         C::InvalidTopic => ErrorKind::InvalidTopic,
+        C::Authentication | C::SaslAuthenticationFailed => ErrorKind::Authentication,
+        C::TopicAuthorizationFailed
+        | C::GroupAuthorizationFailed
+        | C::ClusterAuthorizationFailed
+        | C::TransactionalIdAuthorizationFailed
+        | C::DelegationTokenAuthorizationFailed => ErrorKind::Authorization,
         C::InvalidConfig | C::InvalidReplicationFactor | C::InvalidPartitions => ErrorKind::Config,
         C::FencedInstanceId => ErrorKind::FencedInstance,
         _ => ErrorKind::Kafka,
@@ -410,5 +447,49 @@ mod tests {
         );
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.to_string().contains("acks=most"), "{err}");
+    }
+
+    #[test]
+    fn config_errors_never_echo_a_secret_value() {
+        let err = Error::from_kafka(
+            "create producer",
+            KafkaError::ClientConfig(
+                rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                "Invalid value \"pw-in-a-config-error\" for configuration property".into(),
+                "sasl.password".into(),
+                "pw-in-a-config-error".into(),
+            ),
+        );
+        let text = err.to_string();
+        assert!(!text.contains("pw-in-a-config-error"), "{text}");
+        assert!(text.contains("sasl.password=***"), "{text}");
+    }
+
+    #[test]
+    fn refused_credentials_and_permissions_have_kinds_of_their_own_and_are_final() {
+        for code in [
+            RDKafkaErrorCode::Authentication,
+            RDKafkaErrorCode::SaslAuthenticationFailed,
+        ] {
+            let err = Error::kafka("produce", code);
+            assert_eq!(err.kind(), ErrorKind::Authentication, "{code:?}");
+            assert!(!err.retriable(), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::GroupAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+        ] {
+            let err = Error::kafka("produce", code);
+            assert_eq!(err.kind(), ErrorKind::Authorization, "{code:?}");
+            assert!(!err.retriable(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn every_kind_is_listed_once_at_its_index() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{kind:?}");
+        }
     }
 }

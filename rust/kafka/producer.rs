@@ -18,6 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
+use super::auth_gate::{probe_interval, probe_timeout, ProbeResult};
 use super::context::ClientHealth;
 use super::delivery::{BatchTracker, DeliveryTag, ProducerCtx};
 use super::delivery::{Delivery, Outcome};
@@ -150,6 +151,7 @@ fn enqueue_forever(shared: Arc<Shared>, jobs: Receiver<Job>) {
         let _turn = shared.turn.lock().unwrap_or_else(|e| e.into_inner());
         let end = shared.hand_over(&mut job, true);
         debug_assert_eq!(end, job.source.len());
+        shared.purge_if_refused();
         // Counted out per job, not per record: `flush` only needs to see zero at the end.
         shared
             .queued
@@ -166,6 +168,17 @@ impl Shared {
     /// over (the job's length when all were).
     fn hand_over(&self, job: &mut Job, wait: bool) -> usize {
         for index in job.start..job.source.len() {
+            if let Some(reason) = self.health().auth.current_failure() {
+                // The credentials were refused since this send was accepted: the rest of
+                // it fails now rather than after the delivery timeout (decision 48).
+                for rest in index..job.source.len() {
+                    job.tracker.complete(
+                        rest,
+                        Outcome::not_sent(RDKafkaErrorCode::Authentication, reason.clone()),
+                    );
+                }
+                break;
+            }
             let OutRecord {
                 key,
                 value,
@@ -207,6 +220,19 @@ impl Shared {
             }
         }
         job.source.len()
+    }
+
+    fn health(&self) -> &ClientHealth {
+        &self.producer.context().health
+    }
+
+    /// Purges librdkafka's queue if the credentials were refused. Called after records were
+    /// handed over: a failure reported while they were being handed over may have purged
+    /// before they arrived; the gate is set before that purge, so one of the two sees them.
+    fn purge_if_refused(&self) {
+        if self.health().auth.is_latched() {
+            self.producer.context().purge_queued();
+        }
     }
 
     /// Tries to put one record in librdkafka's queue. Returns `Some(headers)` when the queue
@@ -258,6 +284,9 @@ impl KafkaProducer {
         let config = settings.client_config()?;
         let producer = ThreadedProducer::from_config_and_context(&config, ProducerCtx::default())
             .map_err(|e| Error::from_kafka("create producer", e))?;
+        producer
+            .context()
+            .set_client(producer.client().native_ptr());
         let shared = Arc::new(Shared {
             producer,
             queued: AtomicUsize::new(0),
@@ -265,6 +294,22 @@ impl KafkaProducer {
             turn: Mutex::new(()),
             jobs_pending: AtomicUsize::new(0),
         });
+        {
+            // While the credentials are refused, a metadata request now and then tells when
+            // they work again (decision 48).
+            let weak = Arc::downgrade(&shared);
+            let timeout = probe_timeout(&config);
+            shared
+                .health()
+                .auth
+                .set_probe(probe_interval(&config), move || match weak.upgrade() {
+                    None => ProbeResult::Gone,
+                    Some(shared) => match shared.producer.client().fetch_metadata(None, timeout) {
+                        Ok(_) => ProbeResult::Authenticated,
+                        Err(_) => ProbeResult::Failed,
+                    },
+                });
+        }
         let (jobs, inbox) = channel();
         {
             let shared = Arc::clone(&shared);
@@ -283,6 +328,12 @@ impl KafkaProducer {
 
     pub fn health(&self) -> &ClientHealth {
         &self.shared.producer.context().health
+    }
+
+    /// The librdkafka context (tests hand it the reports librdkafka would make).
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &ProducerCtx {
+        self.shared.producer.context()
     }
 
     pub fn delivered_count(&self) -> u64 {
@@ -343,6 +394,8 @@ impl KafkaProducer {
         if self.is_closed() {
             return Err(Error::Closed("producer"));
         }
+        // Refused credentials: fail now, not after the delivery timeout (decision 48).
+        self.health().auth.check("produce")?;
         let len = source.len();
         self.shared.unresolved.fetch_add(len, Ordering::AcqRel);
         let tracker = BatchTracker::with_handover(len, self.shared.unresolved.clone());
@@ -357,6 +410,7 @@ impl KafkaProducer {
             if let Ok(_turn) = self.shared.turn.try_lock() {
                 if self.shared.jobs_pending.load(Ordering::Acquire) == 0 {
                     job.start = self.shared.hand_over(&mut job, false);
+                    self.shared.purge_if_refused();
                     if job.start == len {
                         tracker.handed_over();
                         return Ok(PendingSend { tracker });

@@ -5,6 +5,7 @@
 use rdkafka::ClientConfig;
 
 use super::error::{Error, Result};
+use super::secrets::{self, MaskedPairs};
 
 /// Where a consumer group without a committed offset starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ impl OffsetReset {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProducerSettings {
     pub bootstrap_servers: String,
     pub client_id: String,
@@ -97,10 +98,55 @@ impl ProducerSettings {
             .set("partitioner", "murmur2_random")
             // Nagle's algorithm holds small produce requests back for tens of milliseconds.
             .set("socket.nagle.disable", "true");
-        for (k, v) in &self.extra {
-            cfg.set(k, v);
-        }
+        apply_extra(&mut cfg, &self.extra);
         Ok(cfg)
+    }
+}
+
+/// Applies the pass-through properties (they win) and remembers their secrets, so that no
+/// text this process emits shows them (decision 50).
+fn apply_extra(cfg: &mut ClientConfig, extra: &[(String, String)]) {
+    for (k, v) in extra {
+        cfg.set(k, v);
+    }
+    secrets::remember(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+}
+
+// Written out so that `extra` (which may hold sasl.password) is masked.
+impl std::fmt::Debug for ProducerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("client_id", &self.client_id)
+            .field("acks", &self.acks)
+            .field("compression_type", &self.compression_type)
+            .field("linger_ms", &self.linger_ms)
+            .field("batch_size", &self.batch_size)
+            .field("enable_idempotence", &self.enable_idempotence)
+            .field("delivery_timeout_ms", &self.delivery_timeout_ms)
+            .field("extra", &MaskedPairs(&self.extra))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConsumerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("group_id", &self.group_id)
+            .field("client_id", &self.client_id)
+            .field("auto_offset_reset", &self.auto_offset_reset)
+            .field("commit", &self.commit)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
+            .field("max_poll_records", &self.max_poll_records)
+            .field(
+                "partition_assignment_strategy",
+                &self.partition_assignment_strategy,
+            )
+            .field("group_instance_id", &self.group_instance_id)
+            .field("extra", &MaskedPairs(&self.extra))
+            .finish()
     }
 }
 
@@ -124,7 +170,7 @@ impl Default for CommitSettings {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsumerSettings {
     pub bootstrap_servers: String,
     pub group_id: String,
@@ -226,9 +272,7 @@ impl ConsumerSettings {
                 self.commit.interval_ms.to_string(),
             );
         }
-        for (k, v) in &self.extra {
-            cfg.set(k, v);
-        }
+        apply_extra(&mut cfg, &self.extra);
         Ok(cfg)
     }
 }
@@ -292,6 +336,20 @@ mod tests {
             Some("500"),
             "user config wins"
         );
+    }
+
+    #[test]
+    fn debug_output_of_settings_masks_secrets() {
+        let mut p = ProducerSettings::new("b:1");
+        p.extra
+            .push(("sasl.password".into(), "pw-settings-debug".into()));
+        p.extra.push(("sasl.username".into(), "eventbus".into()));
+        let mut c = ConsumerSettings::new("b:1", "g");
+        c.extra = p.extra.clone();
+        for text in [format!("{p:?}"), format!("{c:?}")] {
+            assert!(!text.contains("pw-settings-debug"), "{text}");
+            assert!(text.contains("eventbus"), "{text}");
+        }
     }
 
     #[test]

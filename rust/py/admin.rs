@@ -10,7 +10,6 @@ use pyo3::types::PyDict;
 use super::bridge::awaitable;
 use super::convert::{extra_config, seconds};
 use crate::kafka::admin::{KafkaAdmin, TopicCreation, TopicSpec};
-use crate::runtime::spawn_blocking;
 
 /// (name, partitions, replication factor, topic configs) as Python passes it.
 type TopicTuple = (String, i32, i32, Option<HashMap<String, String>>);
@@ -31,11 +30,7 @@ impl PyAdmin {
     ) -> PyResult<Self> {
         let extra = extra_config(config)?;
         Ok(PyAdmin {
-            inner: ManuallyDrop::new(Arc::new(KafkaAdmin::new(
-                &bootstrap_servers,
-                &client_id,
-                &extra,
-            )?)),
+            inner: ManuallyDrop::new(KafkaAdmin::new(&bootstrap_servers, &client_id, &extra)?),
         })
     }
 
@@ -101,7 +96,9 @@ impl PyAdmin {
         let timeout = seconds(timeout, "timeout")?;
         let admin = Arc::clone(&self.inner);
         awaitable(py, async move {
-            let topics = spawn_blocking(move || admin.list_topics(timeout)).await?;
+            let topics = admin
+                .guarded("list topics", move |a| a.list_topics(timeout))
+                .await?;
             Ok(topics.into_iter().collect::<HashMap<String, usize>>())
         })
     }
@@ -113,8 +110,21 @@ impl PyAdmin {
         let timeout = seconds(timeout, "timeout")?;
         let admin = Arc::clone(&self.inner);
         awaitable(py, async move {
-            Ok(spawn_blocking(move || admin.ping(timeout)).await?)
+            Ok(admin
+                .guarded("metadata ping", move |a| a.ping(timeout))
+                .await?)
         })
+    }
+
+    /// Counters for health reporting: client_errors, last_error, authentication_error (the
+    /// broker's refusal of the credentials while it stands, else None).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let health = self.inner.health();
+        let d = PyDict::new(py);
+        d.set_item("client_errors", health.error_count())?;
+        d.set_item("last_error", health.last_error())?;
+        d.set_item("authentication_error", health.auth.current_failure())?;
+        Ok(d)
     }
 }
 

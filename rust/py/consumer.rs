@@ -228,6 +228,10 @@ impl PyConsumer {
         d.set_item("rebalances", s.rebalances.load(Relaxed))?;
         d.set_item("client_errors", self.inner.health().error_count())?;
         d.set_item("last_error", self.inner.health().last_error())?;
+        d.set_item(
+            "authentication_error",
+            self.inner.health().auth.current_failure(),
+        )?;
         d.set_item("closed", self.inner.is_closed())?;
         d.set_item("assigned", self.inner.is_assigned())?;
         d.set_item(

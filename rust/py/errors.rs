@@ -1,14 +1,24 @@
 //! The boundary between the Rust error enum and Python's exception hierarchy, which lives in
 //! `tradecore_eventbus.exceptions` (Python classes can mix in builtins such as TimeoutError).
+//!
+//! The classes are looked up once, when `_core` is imported ([`bind`]): every [`ErrorKind`]
+//! must name a class there that derives from `EventBusError`, or the import fails. The match
+//! in [`class_name`] is exhaustive, so a new kind without a class does not compile.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::kafka::delivery::{DeliveryFailure, Outcome};
 use crate::kafka::error::{Error, ErrorKind};
 
-static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+/// The exception classes, by `ErrorKind as usize`, and `CircuitBreakerOpenError`.
+struct Classes {
+    by_kind: Vec<Py<PyType>>,
+    breaker_open: Py<PyType>,
+}
+
+static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 
 fn class_name(kind: ErrorKind) -> &'static str {
     match kind {
@@ -21,9 +31,48 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::Closed => "ClosedError",
         ErrorKind::Batch => "BatchDeliveryError",
+        ErrorKind::Authentication => "AuthenticationError",
+        ErrorKind::Authorization => "AuthorizationError",
         ErrorKind::FencedInstance => "FencedInstanceError",
         ErrorKind::Kafka => "KafkaError",
     }
+}
+
+fn load(py: Python<'_>) -> PyResult<Classes> {
+    let module = py.import("tradecore_eventbus.exceptions")?;
+    let root = module.getattr("EventBusError")?.cast_into::<PyType>()?;
+    let class = |name: &str| -> PyResult<Py<PyType>> {
+        let missing = || {
+            pyo3::exceptions::PyImportError::new_err(format!(
+                "tradecore_eventbus.exceptions has no exception class {name} deriving from \
+                 EventBusError (the Rust core raises it)"
+            ))
+        };
+        let obj = module.getattr(name).map_err(|_| missing())?;
+        let cls = obj.cast_into::<PyType>().map_err(|_| missing())?;
+        if !cls.is_subclass(&root)? {
+            return Err(missing());
+        }
+        Ok(cls.unbind())
+    };
+    let by_kind = ErrorKind::ALL
+        .iter()
+        .map(|kind| class(class_name(*kind)))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(Classes {
+        by_kind,
+        breaker_open: class("CircuitBreakerOpenError")?,
+    })
+}
+
+/// Looks the exception classes up; called when `_core` is imported, so that a kind without
+/// its class fails the import instead of the first error of that kind.
+pub fn bind(py: Python<'_>) -> PyResult<()> {
+    classes(py).map(|_| ())
+}
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    CLASSES.get_or_try_init(py, || load(py))
 }
 
 /// The error of one failed record, as a standalone error.
@@ -41,13 +90,7 @@ fn build<'py>(
     err: &Error,
     possibly_persisted: Option<bool>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let module = EXCEPTIONS
-        .get_or_try_init(py, || {
-            py.import("tradecore_eventbus.exceptions")
-                .map(Bound::unbind)
-        })?
-        .bind(py);
-    let class = module.getattr(class_name(err.kind()))?;
+    let class = classes(py)?.by_kind[err.kind() as usize].bind(py);
     let kwargs = PyDict::new(py);
     kwargs.set_item("retriable", err.retriable())?;
     match err {
@@ -98,13 +141,7 @@ pub fn delivery_failure_to_pyerr(failure: &DeliveryFailure) -> PyErr {
 pub fn breaker_open_error(channel: &str, state: &str, retry_after: std::time::Duration) -> PyErr {
     Python::attach(|py| {
         let build = || -> PyResult<PyErr> {
-            let module = EXCEPTIONS
-                .get_or_try_init(py, || {
-                    py.import("tradecore_eventbus.exceptions")
-                        .map(Bound::unbind)
-                })?
-                .bind(py);
-            let class = module.getattr("CircuitBreakerOpenError")?;
+            let class = classes(py)?.breaker_open.bind(py);
             let kwargs = PyDict::new(py);
             kwargs.set_item("channel", channel)?;
             kwargs.set_item("retry_after", retry_after.as_secs_f64())?;

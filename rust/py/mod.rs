@@ -12,6 +12,7 @@ mod offsets;
 mod producer;
 mod record;
 mod results;
+mod secrets;
 
 use pyo3::prelude::*;
 
@@ -37,6 +38,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::PyManualClock>()?;
     m.add_function(wrap_pyfunction!(breaker::backoff_cap_ms, m)?)?;
     m.add_function(wrap_pyfunction!(logging::dropped_log_records, m)?)?;
+    m.add_function(wrap_pyfunction!(secrets::redact, m)?)?;
+    m.add_function(wrap_pyfunction!(secrets::is_secret_setting, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::before_exit, m)?)?;
     Ok(())
 }

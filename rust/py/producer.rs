@@ -228,6 +228,10 @@ impl PyProducer {
         d.set_item("in_flight", self.inner.in_flight())?;
         d.set_item("client_errors", self.inner.health().error_count())?;
         d.set_item("last_error", self.inner.health().last_error())?;
+        d.set_item(
+            "authentication_error",
+            self.inner.health().auth.current_failure(),
+        )?;
         d.set_item("closed", self.inner.is_closed())?;
         Ok(d)
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::util::IntoOpaque;
@@ -237,6 +237,38 @@ pub struct ProducerStats {
 pub struct ProducerCtx {
     pub health: ClientHealth,
     pub stats: ProducerStats,
+    /// The librdkafka handle this context belongs to, set right after it was created; only
+    /// read from librdkafka's callbacks, which run while the handle lives.
+    client: AtomicPtr<rdsys::rd_kafka_t>,
+}
+
+impl ProducerCtx {
+    /// Tells the context its handle, so that an authentication failure can purge the queue.
+    pub fn set_client(&self, client: *mut rdsys::rd_kafka_t) {
+        self.client.store(client, Ordering::Release);
+    }
+
+    /// Fails every record still waiting in librdkafka's queues at once (their delivery
+    /// reports come with `_PURGE_QUEUE` and are reported as the authentication failure):
+    /// without it they would wait for `message.timeout.ms`. Records already sent to a broker
+    /// are left to their answer.
+    pub fn purge_queued(&self) {
+        let client = self.client.load(Ordering::Acquire);
+        if client.is_null() {
+            return;
+        }
+        // SAFETY: set from a live handle; callers are librdkafka's callbacks or hold the
+        // producer, so the handle is alive. NON_BLOCKING: never wait for broker threads here.
+        let err = unsafe {
+            rdsys::rd_kafka_purge(
+                client,
+                rdsys::RD_KAFKA_PURGE_F_QUEUE | rdsys::RD_KAFKA_PURGE_F_NON_BLOCKING,
+            )
+        };
+        if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            log::warn!(target: "tradecore_eventbus.kafka", "purging the producer queue failed: {err:?}");
+        }
+    }
 }
 
 impl ClientContext for ProducerCtx {
@@ -245,7 +277,9 @@ impl ClientContext for ProducerCtx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        observe_error(&self.health, "producer", &error, reason);
+        if observe_error(&self.health, "producer", &error, reason) {
+            self.purge_queued();
+        }
     }
 }
 
@@ -256,6 +290,9 @@ impl ProducerContext for ProducerCtx {
         let outcome = match result {
             Ok(msg) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                if self.health.auth.is_latched() {
+                    self.health.auth.clear();
+                }
                 Outcome::Delivered(Delivery {
                     partition: msg.partition(),
                     offset: msg.offset(),
@@ -268,12 +305,28 @@ impl ProducerContext for ProducerCtx {
                 let code = err
                     .rdkafka_error_code()
                     .unwrap_or(rdkafka::error::RDKafkaErrorCode::Fail);
-                Outcome::Failed(DeliveryFailure {
-                    code,
-                    possibly_persisted: status
-                        != rdsys::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
-                    detail: self.health.last_error(),
-                })
+                let possibly_persisted =
+                    status != rdsys::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+                match self.health.auth.current_failure() {
+                    // Purged because the credentials were refused (see `purge_queued`).
+                    Some(reason)
+                        if matches!(
+                            code,
+                            RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+                        ) =>
+                    {
+                        Outcome::Failed(DeliveryFailure {
+                            code: RDKafkaErrorCode::Authentication,
+                            possibly_persisted,
+                            detail: Some(reason),
+                        })
+                    }
+                    _ => Outcome::Failed(DeliveryFailure {
+                        code,
+                        possibly_persisted,
+                        detail: self.health.last_error(),
+                    }),
+                }
             }
         };
         tag.complete(outcome);

@@ -716,6 +716,8 @@ class EventBus:
                     },
                     "spool": self.publisher.spool_health(),
                     "failed_consumers": failed_consumers,
+                    # Why nothing works when the broker refuses the credentials (else None).
+                    "authentication_error": adapter_stats.get("authentication_error"),
                     **extra,
                 },
             },

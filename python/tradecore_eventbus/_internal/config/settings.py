@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal, TypeVar
 
 from ...exceptions import ConfigError
@@ -28,10 +28,9 @@ from .checks import (
     check_spool_dir,
     check_type,
     parse_bootstrap_servers,
-    parse_sasl_mechanism,
-    parse_security_protocol,
 )
 from .names import topic_name_problem
+from .security import masked, security_from_env
 
 T = TypeVar("T")
 Env = Mapping[str, str]
@@ -383,7 +382,8 @@ class TransportConfig:
     commit_batch_size: int = 100
     topic_partitions: int = 6
     topic_replication_factor: int = 1
-    #: Any other librdkafka property (TLS, SASL, tuning), applied to every client.
+    #: Any other librdkafka property (TLS, SASL, tuning), applied to every client. Secrets
+    #: among them (``sasl.password``, ...) are masked in ``repr()``.
     librdkafka_config: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -419,18 +419,20 @@ class TransportConfig:
                 f"librdkafka's max.poll.interval.ms ({max_poll_interval}); raise that too"
             )
 
+    def __repr__(self) -> str:
+        # Written out so that secrets never reach a log line or a traceback (decision 50).
+        shown = {
+            f.name: masked(self.librdkafka_config)
+            if f.name == "librdkafka_config"
+            else getattr(self, f.name)
+            for f in fields(self)
+        }
+        return f"TransportConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     @classmethod
     def from_env(cls, env: Env | None = None) -> TransportConfig:
         e: Env = os.environ if env is None else env
-        extra: dict[str, str] = {}
-        for var, prop in _SECURITY_VARS.items():
-            parse = _SECURITY_PARSERS.get(var)
-            if parse is not None:
-                value = _read(e, var, "", parse, "a known value")
-            else:
-                value = e.get(var, "")
-            if value:
-                extra[prop] = value
+        extra = security_from_env(e)
         cfg = cls(
             bootstrap_servers=_read(
                 e,
@@ -591,19 +593,3 @@ def _nonempty(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
     return value
-
-
-#: Environment variables for TLS / SASL, passed to librdkafka as these properties.
-_SECURITY_VARS = {
-    "KAFKA_SECURITY_PROTOCOL": "security.protocol",
-    "KAFKA_SASL_MECHANISM": "sasl.mechanism",
-    "KAFKA_SASL_USERNAME": "sasl.username",
-    "KAFKA_SASL_PASSWORD": "sasl.password",
-    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
-    "KAFKA_SSL_CERTIFICATE_LOCATION": "ssl.certificate.location",
-    "KAFKA_SSL_KEY_LOCATION": "ssl.key.location",
-}
-_SECURITY_PARSERS: dict[str, Callable[[str], str]] = {
-    "KAFKA_SECURITY_PROTOCOL": parse_security_protocol,
-    "KAFKA_SASL_MECHANISM": parse_sasl_mechanism,
-}

@@ -41,7 +41,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tradecore_eventbus import _core
+
 from ...exceptions import (
+    AuthenticationError,
     ClosedError,
     DeserializationError,
     EventBusError,
@@ -49,6 +52,7 @@ from ...exceptions import (
     FencedInstanceError,
     TransportTimeoutError,
 )
+from ..config.security import RedactingFilter
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
@@ -56,6 +60,8 @@ from ..wire.envelope import decode
 from .handlers import Handler, make_invoker
 
 logger = logging.getLogger("tradecore_eventbus.subscription")
+# Handler and filter exceptions are logged here, and they may quote a configured secret.
+logger.addFilter(RedactingFilter())
 
 FilterFn = Callable[[dict[str, Any]], bool]
 #: Writes one failed record to the DLQ: (record, decoded event or None, error, retries).
@@ -80,7 +86,9 @@ LAST_ERROR_CHARS = 500
 
 
 def describe(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}"
+    # Health and log lines quote it, and a handler's exception may quote a configured
+    # secret (decision 50): scrubbed before cutting.
+    text = _core.redact(f"{type(error).__name__}: {error}")
     return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 3] + "..."
 
 
@@ -94,8 +102,12 @@ def _event_of(record: RecordLike) -> dict[str, Any] | None:
 
 def retriable(error: BaseException) -> bool:
     """Whether writing to the DLQ may succeed if tried again (the broker is away, ...).
-    Anything else (a refusal, a record that cannot be built) fails the same way again."""
-    return isinstance(error, EventBusError) and error.retriable
+    Anything else (a refusal, a record that cannot be built) fails the same way again.
+    Refused credentials are not the record's fault: the write succeeds once they are fixed,
+    so the partition waits for that (decision 47)."""
+    return isinstance(error, EventBusError) and (
+        error.retriable or isinstance(error, AuthenticationError)
+    )
 
 
 State = Literal["starting", "active", "waiting_for_partitions", "fenced", "failed", "stopped"]
@@ -511,7 +523,17 @@ class Subscription:
                     return
                 # The transport recovers from non-fatal errors by itself; back off a little
                 # (the caps of the handler retry schedule).
-                logger.exception("subscriber %s: fetching records failed", self.health_key)
+                if isinstance(exc, AuthenticationError):
+                    # Refused credentials: nothing to debug in a traceback, and the same
+                    # refusal every few seconds says nothing new (decision 48).
+                    logger.log(
+                        logging.ERROR if failures == 0 else logging.DEBUG,
+                        "subscriber %s: %s; retrying until the broker accepts the credentials",
+                        self.health_key,
+                        exc,
+                    )
+                else:
+                    logger.exception("subscriber %s: fetching records failed", self.health_key)
                 self.stats.errors += 1
                 self.stats.error(exc)
                 failures += 1

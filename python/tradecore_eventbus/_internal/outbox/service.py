@@ -27,7 +27,12 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from ...exceptions import BatchDeliveryError, EventBusError, InvalidArgumentError
+from ...exceptions import (
+    AuthenticationError,
+    BatchDeliveryError,
+    EventBusError,
+    InvalidArgumentError,
+)
 from ..bus.event_bus import EventBus
 from ..publishing.prepare import prepare_one
 from ..reliability.dead_letter import Failure, dlq_record, record_size_limit
@@ -242,7 +247,11 @@ class OutboxService:
         published: list[OutboxRow] = []
         failures: list[RowFailure] = []
         for stream, stream_rows in by_stream.items():
-            await self.bus.publisher.ensure_channel(stream, required=False)
+            try:
+                await self.bus.publisher.ensure_channel(stream, required=False)
+            except AuthenticationError as exc:
+                failures += [RowFailure(r, str(exc), True) for r in stream_rows]
+                continue
             with_headers = self.bus.transport_config.producer_event_headers
             records: list[OutgoingRecord] = [
                 (
@@ -262,11 +271,11 @@ class OutboxService:
             except BatchDeliveryError as exc:
                 for row, result in zip(stream_rows, exc.results, strict=True):
                     if isinstance(result, EventBusError):
-                        failures.append(RowFailure(row, str(result), result.retriable))
+                        failures.append(RowFailure(row, str(result), _keep_trying(result)))
                     else:
                         published.append(row)
             except EventBusError as exc:
-                failures += [RowFailure(r, str(exc), exc.retriable) for r in stream_rows]
+                failures += [RowFailure(r, str(exc), _keep_trying(exc)) for r in stream_rows]
         return published, failures
 
     async def _record_failures(self, claim: ClaimedBatch, failures: list[RowFailure]) -> None:
@@ -327,3 +336,9 @@ class OutboxService:
         stats["relay_running"] = self._task is not None and not self._task.done()
         stats["published"] = self.published
         return stats
+
+
+def _keep_trying(error: EventBusError) -> bool:
+    """Whether a failed row stays pending however often it fails: outages, and refused
+    credentials (not the event's fault: it is published once they are fixed; decision 47)."""
+    return error.retriable or isinstance(error, AuthenticationError)

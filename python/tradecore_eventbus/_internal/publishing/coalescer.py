@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ...exceptions import PublishError
+from ...exceptions import AuthenticationError, PublishError
 from ..config.settings import EventBusConfig, TransportConfig
 from .prepare import PreparedBatch, PublishResult, prepare_each, results_for
 
@@ -97,7 +97,8 @@ class Coalescer:
                 return
             try:
                 deliveries = await bus._send(self.channel, self.topic, prepared)
-            except PublishError as exc:
+            except (PublishError, AuthenticationError) as exc:
+                # Each caller learns what became of its own event.
                 for j, i in enumerate(positions):
                     result = exc.results[j] if j < len(exc.results) else None
                     if isinstance(result, tuple):
@@ -105,8 +106,10 @@ class Coalescer:
                             self.channel, self.topic, [batch[i][1]], prepared, [result], [j]
                         )
                         settle(futures[i], one[0])
-                    else:
+                    elif isinstance(exc, PublishError):
                         settle(futures[i], exc.for_one(result))
+                    else:
+                        settle(futures[i], exc)
                 return
             results = results_for(
                 self.channel, self.topic, [batch[i][1] for i in positions], prepared, deliveries

@@ -12,6 +12,9 @@ nothing that was acknowledged is sent twice.
   The caller gets ``PublishError`` saying where they went.
 - While a topic has events in the spool, a new publish drains them first, so events of one
   key keep their order through an outage.
+- Refused credentials (``AuthenticationError``) are neither: not retried, not spooled, not
+  dead-lettered, not a breaker failure. The caller gets the error and nothing is kept
+  (decision 47).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ...exceptions import (
+    AuthenticationError,
     BatchDeliveryError,
     BrokerUnavailableError,
     EventBusError,
@@ -134,6 +138,8 @@ class Publisher:
                     f"creating the topics of {channel} took longer than {wait:g}s "
                     f"(bootstrap servers {self.transport_config.bootstrap_servers})"
                 ) from None
+        except AuthenticationError:
+            raise  # the send would be refused the same way: say so now (decision 47)
         except EventBusError as exc:
             if required:
                 raise
@@ -187,6 +193,11 @@ class Publisher:
                 permit.success()
                 self.sent += len(prepared)
                 return outcome.deliveries  # type: ignore[return-value]  # no None left
+            refused = self._refused_credentials(channel, prepared, outcome)
+            if refused is not None:
+                # Not an outage of the channel: the permit goes back without an outcome.
+                self.sent += len(prepared) - len(outcome.failed)
+                raise refused
             permit.failure()
         self.sent += len(prepared) - len(outcome.failed)
         await self._give_up(channel, topic, prepared, outcome)
@@ -254,6 +265,40 @@ class Publisher:
                 delay,
             )
             await backoff_sleep(delay)
+
+    def _refused_credentials(
+        self, channel: str, prepared: PreparedBatch, outcome: SendOutcome
+    ) -> AuthenticationError | None:
+        """The error for the caller when the broker refused the client's credentials for any
+        failed event (decision 47): no spool (the broker is there), no DLQ (it is on the same
+        cluster, behind the same credentials); the caller has the events, nothing kept them."""
+        failed = outcome.failed
+        refusal = next(
+            (e for i in failed if isinstance(e := outcome.errors.get(i), AuthenticationError)),
+            None,
+        )
+        if refusal is None:
+            return None
+        results: list[Delivery | EventBusError] = [
+            d if d is not None else outcome.errors.get(i, refusal)
+            for i, d in enumerate(outcome.deliveries)
+        ]
+        message = (
+            f"publishing {len(failed)} of {len(prepared)} event(s) to {channel} was refused: "
+            f"the broker did not accept the client's credentials ({refusal}); nothing was "
+            "kept (not spooled, not dead-lettered): fix KAFKA_SASL_USERNAME / "
+            "KAFKA_SASL_PASSWORD and publish them again"
+        )
+        logger.error(message)
+        error = AuthenticationError(
+            message,
+            channel=channel,
+            results=results if len(failed) < len(prepared) else [],
+            code=refusal.code,
+            code_name=refusal.code_name,
+        )
+        error.__cause__ = refusal
+        return error
 
     async def _give_up(
         self, channel: str, topic: str, prepared: PreparedBatch, outcome: SendOutcome

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tradecore_eventbus import _core
+
 from ..transports.structs import HeaderList, OutgoingRecord
 from ..wire.envelope import encode, utc_timestamp
 
@@ -73,7 +75,9 @@ class Failure:
     consumer_group: str | None = None
 
     def metadata(self) -> dict[str, Any]:
-        message = self.error_message
+        # A handler's exception may quote a configured secret, and the DLQ is read by others
+        # (decision 50); scrubbed before cutting, so no part of one is left either.
+        message = _core.redact(self.error_message)
         if len(message) > ERROR_MESSAGE_CHARS:
             message = message[: ERROR_MESSAGE_CHARS - 3] + "..."
         return {

@@ -60,6 +60,15 @@ class RedpandaTransportAdapter(TransportAdapter):
         self._known_topics: set[str] = set()
         self._closed = False
 
+    def __repr__(self) -> str:
+        # Never the librdkafka properties themselves: they may hold secrets (decision 50).
+        tc = self.transport_config
+        protocol = tc.librdkafka_config.get("security.protocol", "plaintext").lower()
+        return (
+            f"RedpandaTransportAdapter(bootstrap_servers={tc.bootstrap_servers!r}, "
+            f"client_id={tc.client_id!r}, security_protocol={protocol!r}, closed={self._closed})"
+        )
+
     @property
     def default_consumer_group(self) -> str | None:
         return self.worker_type.consumer_group if self.worker_type is not None else None
@@ -189,6 +198,9 @@ class RedpandaTransportAdapter(TransportAdapter):
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = dict(self._producer.stats()) if self._producer is not None else {}
         stats["producer_started"] = self._producer is not None and not self._closed
+        # The producer's or the admin client's: whichever met the refusal first.
+        if not stats.get("authentication_error") and self._admin is not None:
+            stats["authentication_error"] = self._admin.stats()["authentication_error"]
         return stats
 
     async def close(self) -> None:
