@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use _core::events::{utc_timestamp, uuid4_strings};
 use _core::kafka::delivery::{BatchTracker, DeliveryTag};
-use _core::kafka::error::{Delivery, Outcome};
+use _core::kafka::delivery::{Delivery, Outcome};
 use _core::kafka::offsets::OffsetTracker;
 use _core::kafka::producer::make_headers;
 use _core::py::encode::encode_events;

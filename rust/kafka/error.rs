@@ -283,6 +283,7 @@ pub fn code_is_retriable(code: RDKafkaErrorCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::delivery::Delivery;
 
     #[test]
     fn timeouts_and_unreachable_brokers_are_retriable_but_config_is_not() {
