@@ -28,9 +28,11 @@ from types import TracebackType
 from typing import Any
 
 from ...exceptions import BatchDeliveryError, EventBusError, InvalidArgumentError
+from ..bus.arguments import check_event, check_key, check_name
 from ..bus.event_bus import EventBus
 from ..publishing.prepare import prepare_one
-from ..reliability.dead_letter import Failure, dlq_record
+from ..reliability.dead_letter import Failure
+from ..reliability.dead_letter_values import writable_dlq_record
 from ..reliability.retry import RetryConfig
 from ..transports.structs import OutgoingRecord
 from ..wire.envelope import headers_for
@@ -125,6 +127,9 @@ class OutboxService:
         """Validates and enriches the event and inserts it in the caller's transaction.
         Returns its ``event_id`` (fixed now: a retry republishes the same event). An invalid
         event raises here, so the caller's transaction can roll back."""
+        check_name(stream_name, "stream_name")
+        check_event(event_data, "event_data")
+        check_key(partition_key)
         self.bus.adapter.topic_for(stream_name)  # a name Kafka would refuse fails here
         prepared = prepare_one(
             event_data,
@@ -293,7 +298,7 @@ class OutboxService:
         buried: list[RowFailure] = []
         for f in dead:
             dlq = dlq_channel(f.row.stream_name, self.bus.config.dlq_topic_suffix)
-            record = dlq_record(
+            record = writable_dlq_record(
                 Failure(
                     original_channel=f.row.stream_name,
                     error_type="OutboxPublishError",

@@ -26,6 +26,7 @@ class PublishingBus(Protocol):
         self, channel: str, topic: str, prepared: PreparedBatch
     ) -> Sequence[tuple[int, int]]: ...
 
+
 # Same logger as the EventBus: these are its publish calls.
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -89,6 +90,8 @@ class Coalescer:
                 strict=bus.config.strict_validation,
                 headers=bus.transport_config.producer_event_headers,
             )
+            # prepare_each reports each bad event by position and never raises for one of
+            # them, so one caller's bad event cannot fail the others (decision 38).
             for i, exc in failures.items():
                 logger.warning("not publishing to %s: %s", self.channel, exc.message)
                 settle(futures[i], exc)
