@@ -48,3 +48,38 @@ async def test_queue_event_refuses_bad_arguments_and_events(
     await sqlite_conn.commit()
     assert await outbox.run_once() == 0, "nothing was queued"
     await outbox.stop()
+
+
+async def test_a_row_too_large_for_the_broker_and_its_dlq_goes_dead_and_does_not_block(
+    sqlite_conn: aiosqlite.Connection, memory_bus: tuple[EventBus, MemoryBroker]
+) -> None:
+    """A 2 MB event: its send is refused for good, so is its DLQ copy. The row is marked
+    dead (it keeps the payload) instead of being retried for ever, and the later event of
+    the same key is published."""
+    bus, _ = memory_bus
+    outbox = OutboxService(bus, sqlite_conn, max_attempts=1)
+    await outbox.migrate()
+    for data in (
+        {"event_type": "Doc", "n": 1, "body": "x" * 2_000_000},
+        {"event_type": "Doc", "n": 2},
+    ):
+        await outbox.queue_event(
+            stream_name="transport.docs",
+            event_data=data,
+            transaction_conn=sqlite_conn,
+            partition_key="doc-7",
+        )
+    await sqlite_conn.commit()
+    assert await outbox.run_once() == 1
+    assert [m["n"] for m in bus.adapter.get_published_messages("transport.docs")] == [2]  # type: ignore[attr-defined]
+    assert bus.adapter.get_published_messages("transport.docs.dlq") == []  # type: ignore[attr-defined]
+    health = await outbox.health()
+    assert (health["dead"], health["backlog"]) == (1, 0)
+    async with sqlite_conn.execute(
+        "SELECT length(payload), last_error FROM eventbus_outbox WHERE status = 'dead'"
+    ) as cursor:
+        [(size, last_error)] = list(await cursor.fetchall())
+    assert size > 2_000_000
+    assert "MessageSizeTooLarge" in last_error
+    assert await outbox.run_once() == 0
+    await outbox.stop()

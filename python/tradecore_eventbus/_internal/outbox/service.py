@@ -30,6 +30,7 @@ from typing import Any
 from ...exceptions import BatchDeliveryError, EventBusError, InvalidArgumentError
 from ..bus.arguments import check_event, check_key, check_name
 from ..bus.event_bus import EventBus
+from ..publishing.pipeline import refused_for_good
 from ..publishing.prepare import prepare_one
 from ..reliability.dead_letter import Failure
 from ..reliability.dead_letter_values import writable_dlq_record
@@ -315,8 +316,21 @@ class OutboxService:
                     self.bus.adapter.topic_for(dlq), [record]
                 )
             except EventBusError as exc:
-                logger.error("outbox: writing row %d to %s failed: %s", f.row.id, dlq, exc)
-                continue
+                cause = exc.results[0] if isinstance(exc, BatchDeliveryError) else exc
+                if not refused_for_good(cause):
+                    logger.error("outbox: writing row %d to %s failed: %s", f.row.id, dlq, exc)
+                    continue
+                # The DLQ refuses its copy for good too (too large, say): the row itself,
+                # marked dead with its payload, is the copy kept for an operator; left
+                # pending it would be retried for ever (decision 40).
+                logger.error(
+                    "outbox: %s refused row %d (%s) for good (%s); it stays in the outbox as "
+                    "dead",
+                    dlq,
+                    f.row.id,
+                    f.row.event_id,
+                    cause,
+                )
             buried.append(f)
         return buried
 

@@ -82,7 +82,7 @@ class DrainReport:
         }
 
 
-def refused_for_good(error: BaseException) -> bool:
+def refused_for_good(error: object) -> bool:
     """The broker refused the record itself and would refuse it again (size, authorization,
     an invalid record, ...): retrying cannot help, and it must not hold up later records.
     Errors that may have been written (a lost acknowledgement) never count."""
