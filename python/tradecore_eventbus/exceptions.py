@@ -178,8 +178,11 @@ class PublishError(EventBusError):
 
     ``cause`` is the last error. ``dlq`` says where the undelivered events went instead:
     ``"dlq"`` (the channel's dead-letter topic), ``"spool"`` (the local durable spool: they
-    will be published when the broker is back, so do not send them again) or ``None`` (the
-    DLQ is disabled: nothing kept them). For a batch, ``results`` has one entry per event:
+    will be published when the broker is back, so do not send them again), ``"dead"`` (the
+    broker refused them and their DLQ copies for good, e.g. too large: they are kept in the
+    spool's ``dead/`` directory for an operator, see ``EventBus.dead_spool_entries``) or
+    ``None`` (the DLQ is disabled: nothing kept them). For a batch, ``results`` has one entry
+    per event:
     ``(partition, offset)`` if it was delivered, else its error.
     """
 

@@ -141,7 +141,12 @@ async def test_replay_spool_publishes_what_is_left(
     with pytest.raises(PublishError):
         await bus.publish_batch(ch, [{"event_type": "E", "n": n} for n in range(3)])
     broker.available = True
-    assert await bus.replay_spool() == {"sent": 3, "already_delivered": 0, "remaining": 0}
+    assert await bus.replay_spool() == {
+        "sent": 3,
+        "already_delivered": 0,
+        "remaining": 0,
+        "dead": 0,
+    }
     assert [m.get("n") for m in messages(bus, ch)] == [None, 0, 1, 2]
 
 
@@ -156,7 +161,7 @@ async def test_a_lost_acknowledgement_is_not_resent(
         await bus.publish_stream(ch, {"event_type": "E", "n": 1})
     assert info.value.spooled
     report = await bus.replay_spool()
-    assert report == {"sent": 0, "already_delivered": 1, "remaining": 0}
+    assert report == {"sent": 0, "already_delivered": 1, "remaining": 0, "dead": 0}
     assert [m.get("n") for m in messages(bus, ch)] == [None, 1], "the event was written twice"
 
 

@@ -19,7 +19,13 @@ from typing import Any
 
 from tradecore_eventbus import _core
 
-from ...exceptions import BatchDeliveryError, ClosedError, EventBusError, InvalidArgumentError
+from ...exceptions import (
+    BatchDeliveryError,
+    ClosedError,
+    EventBusError,
+    EventValidationError,
+    InvalidArgumentError,
+)
 from ..config.checks import check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.consumer_groups import static_instance_id
@@ -41,16 +47,27 @@ from ..reliability.dead_letter import (
     METADATA_KEY,
     RAW_VALUE_KEY,
     Failure,
-    dlq_record,
     original_event,
     record_size_limit,
 )
+from ..reliability.dead_letter_values import writable_dlq_record
 from ..reliability.spool import Spool
 from ..transports.kafka.poll import poll_batch
 from ..transports.protocol import RecordLike, TransportAdapter
 from ..transports.structs import ConsumerSpec, Mode, OutgoingRecord
 from ..wire.envelope import encode, headers_for
 from ..wire.topics import dlq_channel
+from .arguments import (
+    check_callable,
+    check_event,
+    check_events,
+    check_key,
+    check_milliseconds,
+    check_name,
+    check_positive_int,
+    check_seconds,
+    one_key,
+)
 
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -146,6 +163,8 @@ class EventBus:
         groups are left), waits for in-flight publishes to be acknowledged, then releases the
         transport. Bounded by ``timeout`` (default ``EVENT_BUS_CLOSE_TIMEOUT_SECONDS``).
         Idempotent; concurrent calls wait for the same close."""
+        if timeout is not None:
+            check_seconds(timeout, "timeout")
         if self._close_task is None:
             self._closing = True
             self._close_task = asyncio.ensure_future(self._close(timeout))
@@ -193,7 +212,9 @@ class EventBus:
         key: str | None = None,
     ) -> PublishResult:
         """Publishes one event to a pub/sub channel; returns once the broker stored it."""
-        return await self._publish_one(channel, event_data_dict, partition_key or key)
+        check_name(channel, "channel")
+        check_event(event_data_dict, "event_data_dict")
+        return await self._publish_one(channel, event_data_dict, one_key(partition_key, key))
 
     async def publish_stream(
         self,
@@ -205,7 +226,9 @@ class EventBus:
     ) -> PublishResult:
         """Publishes one event to a durable stream; returns once the broker acknowledged it
         (acks=all). Events with the same ``partition_key`` keep their order."""
-        return await self._publish_one(stream_name, event_data_dict, partition_key or key)
+        check_name(stream_name, "stream_name")
+        check_event(event_data_dict, "event_data_dict")
+        return await self._publish_one(stream_name, event_data_dict, one_key(partition_key, key))
 
     async def publish_batch(
         self,
@@ -215,6 +238,9 @@ class EventBus:
     ) -> list[PublishResult]:
         """Validates every event, then sends them all in one call. If any event is invalid,
         nothing is sent and the error names each invalid position."""
+        check_name(channel, "channel")
+        check_events(events_data_list, "events_data_list")
+        check_key(partition_key)
         if not events_data_list:
             return []
         if self._closing:
@@ -314,6 +340,28 @@ class EventBus:
         await self.start()
         return (await self.publisher.drain()).as_dict()
 
+    def dead_spool_entries(self) -> list[dict[str, Any]]:
+        """Spooled events the broker refused for good (too large, not authorized, ...), kept
+        in the spool's ``dead/`` directory, oldest first: name, topic, channel, event_id,
+        destination ("topic" or "dlq"), size, spooled_at_ms, dead_at_ms, error_type, error,
+        code_name. Nothing is lost: the files hold the records as they were to be sent."""
+        return [d.as_dict() for d in self.spool.dead_entries()]
+
+    async def replay_dead_spool(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        """Sends dead spool entries (all, or those named) again, e.g. after the topic's
+        limit or ACLs were changed: they go back to their place in the spool and the spool
+        is drained. Returns ``replay_spool``'s counts plus ``revived``; an entry refused
+        again is dead again (counted in ``dead``)."""
+        if self._closing:
+            raise ClosedError("the event bus is closed")
+        if names is not None:
+            if isinstance(names, str):
+                raise InvalidArgumentError("names must be a list of entry names, got str")
+            names = [check_name(n, "names[]") for n in names]
+        await self.start()
+        revived = self.spool.revive(names)
+        return {"revived": revived, **(await self.publisher.drain()).as_dict()}
+
     async def _dead_letter_consumed(
         self,
         sub: Subscription,
@@ -337,8 +385,10 @@ class EventBus:
         dlq = dlq_channel(sub.channel, self.config.dlq_topic_suffix)
         await self.publisher.ensure_channel(dlq)
         topic = self.adapter.topic_for(dlq)
+        # Never raises for what the event holds (NaN from another client, say): a dead letter
+        # that cannot be written would hold the partition forever (decision 52).
         copy = functools.partial(
-            dlq_record,
+            writable_dlq_record,
             failure,
             event=event,
             raw_value=record.value,
@@ -386,6 +436,11 @@ class EventBus:
         skipped, failed}. Progress is committed in the group ``group``, so a replay never
         republishes an event twice; records that are not events (``_raw_value``) are counted
         as skipped. Stops when the DLQ has been idle for ``idle_timeout`` seconds."""
+        check_name(channel, "channel")
+        if max_events is not None:
+            check_positive_int(max_events, "max_events")
+        check_seconds(idle_timeout, "idle_timeout")
+        check_name(group, "group")
         if self._closing:
             raise ClosedError("the event bus is closed")
         await self.start()
@@ -443,8 +498,17 @@ class EventBus:
                 continue
             meta = body.get(METADATA_KEY) or {}
             target = str(meta.get("original_channel") or channel)
+            try:
+                value = encode(event)
+            except EventValidationError as exc:
+                # It can never be republished as it is (NaN, say: decision 52); it stays in
+                # the DLQ topic, and the replay goes on past it.
+                counts["skipped"] += 1
+                handled.append(record)
+                logger.error("not replaying %s from the DLQ: %s", event.get("event_id"), exc)
+                continue
             headers = headers_for(event) if self.transport_config.producer_event_headers else []
-            prepared = PythonBatch([PreparedEvent(event, (record.key, encode(event), headers))])
+            prepared = PythonBatch([PreparedEvent(event, (record.key, value, headers))])
             try:
                 await self.publisher.ensure_channel(target)
                 await self.publisher.send(target, self.adapter.topic_for(target), prepared)
@@ -464,6 +528,7 @@ class EventBus:
         """Subscribes to a pub/sub channel: the subscriber has its own group, starts at the
         latest offset and never commits (at-most-once). Returns a subscription id once the
         subscriber is live: every event published after that reaches it."""
+        check_name(channel, "channel")
         group = prefixed_group(
             f"pubsub-{channel}-{uuid.uuid4().hex[:12]}",
             self.transport_config.consumer_group_id_prefix,
@@ -502,17 +567,26 @@ class EventBus:
         ``group.instance.id`` derived from group, channel and ``consumer`` (which is then
         required: one stable name per replica), so a restarted replica takes its partitions
         back without a rebalance."""
+        check_name(channel, "channel")
+        if group is not None:
+            check_name(group, "group")
+        if consumer is not None:
+            check_name(consumer, "consumer")
         group = group or self.adapter.default_consumer_group
         if not group:
             raise InvalidArgumentError(
                 "subscribe_stream needs a group (or an adapter with a worker_type)"
             )
-        size = batch_size if batch_size is not None else self.config.sub_batch_size
-        if size < 1:
-            raise InvalidArgumentError(f"batch_size must be at least 1, not {size}")
-        wait_ms = block_ms if block_ms is not None else self.config.sub_block_ms
-        if wait_ms < 1:
-            raise InvalidArgumentError(f"block_ms must be at least 1, not {wait_ms}")
+        size = (
+            check_positive_int(batch_size, "batch_size")
+            if batch_size is not None
+            else self.config.sub_batch_size
+        )
+        wait_ms = (
+            check_milliseconds(block_ms, "block_ms")
+            if block_ms is not None
+            else self.config.sub_block_ms
+        )
         group_id = prefixed_group(group, self.transport_config.consumer_group_id_prefix)
         instance_id = self._instance_id(group_id, channel, consumer)
         return await self._subscribe(
@@ -564,10 +638,8 @@ class EventBus:
     ) -> str:
         if self._closing:
             raise ClosedError("the event bus is closed")
-        if not callable(handler):
-            raise InvalidArgumentError(f"handler must be callable, not {type(handler).__name__}")
-        if filter_fn is not None and not callable(filter_fn):
-            raise InvalidArgumentError("filter_fn must be callable")
+        check_callable(handler, "handler")
+        check_callable(filter_fn, "filter_fn", optional=True)
         topic = self.adapter.topic_for(channel)
         # One budget for the whole call (decision 46): creating the topics and joining the
         # group both come out of EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS.
@@ -661,10 +733,12 @@ class EventBus:
 
     async def check_connection(self, timeout: float = 5.0) -> bool:
         """Whether the broker answers a metadata request within ``timeout`` seconds."""
-        return await self.adapter.ping(timeout)
+        return await self.adapter.ping(check_seconds(timeout, "timeout"))
 
     async def health_check(self, timeout: float = 5.0) -> dict[str, Any]:
-        """The guide's health structure. Never raises; bounded by ``timeout``."""
+        """The guide's health structure. Never raises (but for a ``timeout`` that is not a
+        finite, non-negative number); bounded by ``timeout``."""
+        check_seconds(timeout, "timeout")
         try:
             ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout)
         except (TimeoutError, EventBusError):

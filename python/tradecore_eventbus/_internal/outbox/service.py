@@ -33,9 +33,12 @@ from ...exceptions import (
     EventBusError,
     InvalidArgumentError,
 )
+from ..bus.arguments import check_event, check_key, check_name
 from ..bus.event_bus import EventBus
+from ..publishing.pipeline import refused_for_good
 from ..publishing.prepare import prepare_one
-from ..reliability.dead_letter import Failure, dlq_record, record_size_limit
+from ..reliability.dead_letter import Failure, record_size_limit
+from ..reliability.dead_letter_values import writable_dlq_record
 from ..reliability.retry import RetryConfig
 from ..transports.structs import OutgoingRecord
 from ..wire.envelope import headers_for
@@ -130,6 +133,9 @@ class OutboxService:
         """Validates and enriches the event and inserts it in the caller's transaction.
         Returns its ``event_id`` (fixed now: a retry republishes the same event). An invalid
         event raises here, so the caller's transaction can roll back."""
+        check_name(stream_name, "stream_name")
+        check_event(event_data, "event_data")
+        check_key(partition_key)
         self.bus.adapter.topic_for(stream_name)  # a name Kafka would refuse fails here
         prepared = prepare_one(
             event_data,
@@ -306,7 +312,7 @@ class OutboxService:
         buried: list[RowFailure] = []
         for f in dead:
             dlq = dlq_channel(f.row.stream_name, self.bus.config.dlq_topic_suffix)
-            record = dlq_record(
+            record = writable_dlq_record(
                 Failure(
                     original_channel=f.row.stream_name,
                     error_type="OutboxPublishError",
@@ -326,8 +332,20 @@ class OutboxService:
                     self.bus.adapter.topic_for(dlq), [record]
                 )
             except EventBusError as exc:
-                logger.error("outbox: writing row %d to %s failed: %s", f.row.id, dlq, exc)
-                continue
+                cause = exc.results[0] if isinstance(exc, BatchDeliveryError) else exc
+                if not refused_for_good(cause):
+                    logger.error("outbox: writing row %d to %s failed: %s", f.row.id, dlq, exc)
+                    continue
+                # The DLQ refuses its copy for good too (too large, say): the row itself,
+                # marked dead with its payload, is the copy kept for an operator; left
+                # pending it would be retried for ever (decision 53).
+                logger.error(
+                    "outbox: %s refused row %d (%s) for good (%s); it stays in the outbox as dead",
+                    dlq,
+                    f.row.id,
+                    f.row.event_id,
+                    cause,
+                )
             buried.append(f)
         return buried
 

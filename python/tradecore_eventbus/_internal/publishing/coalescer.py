@@ -90,6 +90,8 @@ class Coalescer:
                 strict=bus.config.strict_validation,
                 headers=bus.transport_config.producer_event_headers,
             )
+            # prepare_each reports each bad event by position and never raises for one of
+            # them, so one caller's bad event cannot fail the others (decision 51).
             for i, exc in failures.items():
                 logger.warning("not publishing to %s: %s", self.channel, exc.message)
                 settle(futures[i], exc)

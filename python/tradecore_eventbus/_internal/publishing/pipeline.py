@@ -15,6 +15,9 @@ nothing that was acknowledged is sent twice.
 - Refused credentials (``AuthenticationError``) are neither: not retried, not spooled, not
   dead-lettered, not a breaker failure. The caller gets the error and nothing is kept
   (decision 47).
+- A spooled event the broker refuses for good when drained (too large, not authorized, ...)
+  is moved aside into the spool's ``dead/`` directory and the drain goes on with the next
+  one; so is a DLQ copy the broker refuses for good (decision 53).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ...exceptions import (
     AuthenticationError,
     BatchDeliveryError,
     BrokerUnavailableError,
+    ClosedError,
     EventBusError,
     PublishError,
     QueueFullError,
@@ -69,6 +73,8 @@ class DrainReport:
     sent: int = 0
     already_delivered: int = 0
     remaining: int = 0
+    #: Entries the broker refused for good, moved into the spool's ``dead/`` directory.
+    dead: int = 0
     error: EventBusError | None = None
 
     def as_dict(self) -> dict[str, int]:
@@ -76,7 +82,21 @@ class DrainReport:
             "sent": self.sent,
             "already_delivered": self.already_delivered,
             "remaining": self.remaining,
+            "dead": self.dead,
         }
+
+
+def refused_for_good(error: object) -> bool:
+    """The broker refused the record itself and would refuse it again (size, authorization,
+    an invalid record, ...): retrying cannot help, and it must not hold up later records.
+    Errors that may have been written (a lost acknowledgement) never count, nor do refused
+    credentials: those are the client's, and the record goes once they are fixed."""
+    return (
+        isinstance(error, EventBusError)
+        and not error.retriable
+        and not error.possibly_persisted
+        and not isinstance(error, (ClosedError, AuthenticationError))
+    )
 
 
 class Publisher:
@@ -319,7 +339,13 @@ class Publisher:
             )
         elif self.config.enable_dlq:
             where = await self._to_dlq(channel, prepared, failed, outcome)
-            what = f"sent to the dead-letter queue{' (via the spool)' if where == 'spool' else ''}"
+            what = {
+                "dlq": "sent to the dead-letter queue",
+                "spool": "kept in the local spool for the dead-letter queue (it could not be "
+                "written now)",
+                "dead": "the dead-letter queue refused them too; kept in "
+                f"{self.spool.dead_directory} for an operator (EventBus.dead_spool_entries)",
+            }[where]
         else:
             where = None
             what = "not stored anywhere (ENABLE_DLQ=false)"
@@ -405,14 +431,62 @@ class Publisher:
             await self.adapter.producer().send_batch(dlq_topic, records)
             self.dead_lettered += len(records)
             return "dlq"
+        except BatchDeliveryError as exc:
+            outcomes: Sequence[object] = exc.results
         except EventBusError as exc:
-            logger.error(
-                "writing %d event(s) to %s failed (%s); spooling them", len(records), dlq_topic, exc
-            )
+            outcomes = [exc] * len(records)
+        # What the DLQ took is there; what it refused for good goes to the dead directory
+        # (a spool entry would be refused again on every drain); the rest waits in the spool.
+        kept, buried = [], []
+        for n, result in enumerate(outcomes):
+            if not isinstance(result, BaseException):
+                self.dead_lettered += 1
+            elif refused_for_good(result):
+                buried.append(n)
+                entry = self._entry(channel, dlq_topic, prepared, failed[n], records[n], "dlq")
+                self.spool.bury(entry, result)
+            else:
+                kept.append(n)
+        first = next(r for r in outcomes if isinstance(r, BaseException))
+        logger.error(
+            "writing %d event(s) to %s failed (%s); %d spooled, %d kept as dead",
+            len(kept) + len(buried),
+            dlq_topic,
+            first,
+            len(kept),
+            len(buried),
+        )
+        if kept:
             self._spool(
-                channel, dlq_topic, prepared, failed, None, records=records, destination="dlq"
+                channel,
+                dlq_topic,
+                prepared,
+                [failed[n] for n in kept],
+                None,
+                records=[records[n] for n in kept],
+                destination="dlq",
             )
             return "spool"
+        return "dead"
+
+    @staticmethod
+    def _entry(
+        channel: str,
+        topic: str,
+        prepared: PreparedBatch,
+        index: int,
+        record: OutgoingRecord,
+        destination: str,
+    ) -> SpoolEntry:
+        return SpoolEntry.create(
+            topic,
+            channel,
+            prepared.event_id(index),
+            record,
+            reason="refused by the broker",
+            possibly_persisted=False,
+            destination=destination,
+        )
 
     # ---------------------------------------------------------------- spool
 
@@ -477,14 +551,28 @@ class Publisher:
             ]
             self.spool.remove(delivered)
             report.sent += len(delivered)
+            waiting = False
             for e, r in zip(to_send, exc.results, strict=True):
-                if (
-                    isinstance(r, EventBusError)
-                    and r.possibly_persisted
-                    and not e.possibly_persisted
-                ):
+                if not isinstance(r, EventBusError):
+                    continue
+                if refused_for_good(r):
+                    # Moved aside, so that it never holds up what was spooled after it.
+                    logger.error(
+                        "the broker refused spooled event %s for %s for good (%s); kept in %s",
+                        e.event_id,
+                        topic,
+                        r,
+                        self.spool.dead_directory,
+                    )
+                    self.spool.bury(e, r)
+                    report.dead += 1
+                    continue
+                waiting = True
+                if r.possibly_persisted and not e.possibly_persisted:
                     self.spool.update(replace(e, possibly_persisted=True))
-            raise
+            if waiting:
+                raise
+            return  # every failure was a refusal for good: the drain goes on
         self.spool.remove(to_send)
         report.sent += len(to_send)
         logger.info("published %d spooled event(s) to %s", len(to_send), topic)
@@ -492,6 +580,7 @@ class Publisher:
     def spool_health(self) -> dict[str, object]:
         return {
             "pending": self.spool.count(),
+            "dead": self.spool.dead_count(),
             "oldest_age": self.spool.oldest_age_s(),
             "directory": str(self.spool.directory),
         }

@@ -19,7 +19,7 @@ from ...exceptions import EventValidationError
 from ..transports.protocol import ProducerLike
 from ..transports.structs import OutgoingRecord
 from ..validation.registry import EVENT_TYPE_TO_PYDANTIC_MODEL, validate_event
-from ..wire.envelope import _json_default, encode, enrich, headers_for
+from ..wire.envelope import _json_default, encode, enrich, headers_for, refuse_non_finite
 
 logger = logging.getLogger("tradecore_eventbus.publish")
 
@@ -151,26 +151,46 @@ def prepare_one(
     strict: bool,
     headers: bool = False,
 ) -> PreparedEvent:
-    event = enrich(event_data)
-    if validate:
-        model = validate_event(event, strict=strict)
-        if model is not None:
-            # Send what the model accepted (coerced values, defaults), extra fields included.
-            event = model.model_dump(mode="json")
-    value = encode(event)
+    """One event enriched, validated and encoded in Python; anything wrong with it raises
+    :class:`EventValidationError` (never another exception: decision 51)."""
+    try:
+        event = enrich(event_data)
+        if validate:
+            model = validate_event(event, strict=strict)
+            if model is not None:
+                # Send what the model accepted (coerced values, defaults), extra fields
+                # included; its JSON dump writes null for NaN in values typed Any, so NaN is
+                # refused before (decision 52), and after for what the model made NaN.
+                refuse_non_finite(event)
+                event = model.model_dump(mode="json")
+        value = encode(event)
+        key_bytes = key.encode() if key is not None else None
+    except EventValidationError:
+        raise
+    except RecursionError as exc:
+        raise _encoding_error(f"{_type_of(event_data)} is nested too deeply") from exc
+    except Exception as exc:  # a model's validator or serializer, a default conversion, ...
+        raise _encoding_error(
+            f"{_type_of(event_data)} cannot be prepared: {type(exc).__name__}: {exc}"
+        ) from exc
     return PreparedEvent(
         event,
         (
-            key.encode() if key is not None else None,
+            key_bytes,
             value,
             headers_for(event) if headers else [],
         ),
     )
 
 
-def _encoding_error(message: str) -> EventValidationError:
+def _type_of(event_data: Any) -> str:
+    event_type = event_data.get("event_type") if isinstance(event_data, Mapping) else None
+    return f"event {event_type!r}" if isinstance(event_type, str) else "the event"
+
+
+def _encoding_error(message: str, loc: tuple[str | int, ...] = ()) -> EventValidationError:
     return EventValidationError(
-        message, errors=[{"type": "value_error", "loc": (), "msg": message}]
+        message, errors=[{"type": "value_error", "loc": loc, "msg": message}]
     )
 
 
@@ -181,9 +201,62 @@ def _needs_python(events: Sequence[Any], validate: bool, strict: bool) -> bool:
     for e in events:
         if type(e) is not dict:
             return True
-        if validate and registry and e.get("event_type") in registry:
-            return True
+        if validate and registry:
+            # Only a str can name a model; anything else (a list, say) is the Rust
+            # encoder's to refuse for that event alone.
+            event_type = e.get("event_type")
+            if type(event_type) is str and event_type in registry:
+                return True
     return False
+
+
+def _key_at(key: str | Sequence[str | None] | None, i: int) -> str | None:
+    return key if key is None or isinstance(key, str) else key[i]
+
+
+def _prepare_python(
+    events: Sequence[Any],
+    key: str | Sequence[str | None] | None,
+    *,
+    validate: bool,
+    strict: bool,
+    headers: bool,
+) -> tuple[PythonBatch, list[int], dict[int, EventValidationError]]:
+    prepared: list[PreparedEvent] = []
+    positions: list[int] = []
+    failures: dict[int, EventValidationError] = {}
+    for i, data in enumerate(events):
+        k = _key_at(key, i)
+        try:
+            if k is not None and not isinstance(k, str):
+                raise EventValidationError(
+                    f"partition_key must be a str, got {type(k).__name__}",
+                    errors=[{"type": "string_type", "loc": ("partition_key",), "input": k}],
+                )
+            prepared.append(prepare_one(data, k, validate=validate, strict=strict, headers=headers))
+            positions.append(i)
+        except EventValidationError as exc:
+            failures[i] = exc
+    return PythonBatch(prepared), positions, failures
+
+
+def _prepare_all(
+    events: Sequence[Any],
+    key: str | Sequence[str | None] | None,
+    *,
+    validate: bool,
+    strict: bool,
+    headers: bool,
+) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
+    """The batch of the events that could be prepared, their positions, and the error of
+    each other one. One event's problem is always its own: it never fails the others."""
+    if not _needs_python(events, validate, strict):
+        encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
+        failures = {i: _encoding_error(message, tuple(loc)) for i, message, loc in problems}
+        if not failures:
+            return RustBatch(encoded), list(range(len(events))), failures
+        return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
+    return _prepare_python(events, key, validate=validate, strict=strict, headers=headers)
 
 
 def prepare_each(
@@ -196,25 +269,7 @@ def prepare_each(
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Prepares events independently: the batch of those that are valid, the original
     position of each of them, and the error of each invalid one (by position)."""
-    failures: dict[int, EventValidationError] = {}
-    if not _needs_python(events, validate, strict):
-        encoded, problems = _core.encode_events(
-            events, list(keys), _json_default, event_headers=headers
-        )
-        for i, message in problems:
-            failures[i] = _encoding_error(message)
-        return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
-    prepared: list[PreparedEvent] = []
-    positions: list[int] = []
-    for i, data in enumerate(events):
-        try:
-            prepared.append(
-                prepare_one(data, keys[i], validate=validate, strict=strict, headers=headers)
-            )
-            positions.append(i)
-        except EventValidationError as exc:
-            failures[i] = exc
-    return PythonBatch(prepared), positions, failures
+    return _prepare_all(events, list(keys), validate=validate, strict=strict, headers=headers)
 
 
 def prepare(
@@ -236,31 +291,10 @@ def prepare(
             "events_data_list must be a list of event dicts",
             errors=[{"type": "list_type", "loc": (), "input": type(events).__name__}],
         )
-    failures: list[tuple[int, EventValidationError]] = []
-    batch: PreparedBatch
-    if not _needs_python(events, validate, strict):
-        encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
-        failures = [
-            (
-                i,
-                EventValidationError(
-                    message, errors=[{"type": "value_error", "loc": (), "msg": message}]
-                ),
-            )
-            for i, message in problems
-        ]
-        batch = RustBatch(encoded)
-    else:
-        prepared: list[PreparedEvent] = []
-        for i, data in enumerate(events):
-            k = key if key is None or isinstance(key, str) else key[i]
-            try:
-                prepared.append(
-                    prepare_one(data, k, validate=validate, strict=strict, headers=headers)
-                )
-            except EventValidationError as exc:
-                failures.append((i, exc))
-        batch = PythonBatch(prepared)
+    batch, _positions, found = _prepare_all(
+        events, key, validate=validate, strict=strict, headers=headers
+    )
+    failures = sorted(found.items())
     if not failures:
         return batch
     if len(events) == 1:

@@ -27,6 +27,7 @@ from ....exceptions import (
     EventBusError,
     FencedInstanceError,
     InvalidArgumentError,
+    KafkaError,
     TransportTimeoutError,
 )
 from ...config.settings import EventBusConfig, TransportConfig
@@ -42,6 +43,14 @@ from ..protocol import (
 )
 from ..structs import Header, TopicPartition
 from .broker import MemoryBroker, StoredRecord
+from .limits import (
+    BATCH_OVERHEAD,
+    BROKER_MESSAGE_MAX_BYTES,
+    CLIENT_MESSAGE_MAX_BYTES,
+    client_message_max_bytes,
+    record_wire_size,
+    size_error,
+)
 
 Bytesish = bytes | str | None
 HeadersArg = Sequence[tuple[str, Bytesish]] | Mapping[str, Bytesish]
@@ -109,13 +118,23 @@ class MemoryProducer:
     """Appends to the broker. A record is "acknowledged" as soon as it is in the log.
 
     Sending to a topic that does not exist creates it with ``default_partitions``
-    partitions, as Kafka's auto-create does.
+    partitions, as Kafka's auto-create does. Records larger than ``message_max_bytes`` (the
+    producer's limit) or their topic's ``max.message.bytes`` are refused as the Kafka
+    transport refuses them (see ``limits``).
     """
 
-    def __init__(self, broker: MemoryBroker, *, default_partitions: int | None = None) -> None:
+    def __init__(
+        self,
+        broker: MemoryBroker,
+        *,
+        default_partitions: int | None = None,
+        message_max_bytes: int = CLIENT_MESSAGE_MAX_BYTES,
+    ) -> None:
         self._broker = broker
         self._default_partitions = default_partitions
+        self._message_max_bytes = message_max_bytes
         self._delivered = 0
+        self._failed = 0
         self._closed = False
 
     @property
@@ -138,6 +157,28 @@ class MemoryProducer:
         self._delivered += 1
         return result
 
+    def _broker_limit(self, topic: str) -> int:
+        """The topic's ``max.message.bytes`` (created first if missing, as on a send)."""
+        if self._closed:
+            raise ClosedError("the producer is closed")
+        if not self._broker.has_topic(topic):
+            self._broker.create_topic(topic, self._default_partitions)
+        configured = self._broker.topic_configs(topic).get("max.message.bytes")
+        return int(configured) if configured is not None else BROKER_MESSAGE_MAX_BYTES
+
+    def _refusal(
+        self, key: bytes | None, value: bytes | None, headers: Sequence[Header], broker_limit: int
+    ) -> KafkaError | None:
+        """librdkafka's size check before a record is queued, then the broker's check of a
+        batch (here: of one record in a batch of its own; the Kafka broker sees the
+        compressed batch, so this is the stricter of the two)."""
+        size = record_wire_size(key, value, headers)
+        if size > self._message_max_bytes:
+            return size_error(size, self._message_max_bytes, by_broker=False)
+        if size + BATCH_OVERHEAD > broker_limit:
+            return size_error(size + BATCH_OVERHEAD, broker_limit, by_broker=True)
+        return None
+
     async def send(
         self,
         topic: str,
@@ -147,9 +188,13 @@ class MemoryProducer:
         partition: int | None = None,
     ) -> tuple[int, int]:
         """Sends one record; returns its (partition, offset)."""
-        return self._append(
-            topic, _as_bytes(key, "key"), _as_bytes(value, "value"), _as_headers(headers), partition
-        )
+        key_bytes, value_bytes = _as_bytes(key, "key"), _as_bytes(value, "value")
+        header_list = _as_headers(headers)
+        refused = self._refusal(key_bytes, value_bytes, header_list, self._broker_limit(topic))
+        if refused is not None:
+            self._failed += 1
+            raise refused
+        return self._append(topic, key_bytes, value_bytes, header_list, partition)
 
     async def send_batch(
         self, topic: str, records: Sequence[OutgoingRecord]
@@ -158,8 +203,13 @@ class MemoryProducer:
         Like the Rust producer, a partly failed batch raises :class:`BatchDeliveryError`
         with one result per record (faults are injected through the broker)."""
         results: list[tuple[int, int] | EventBusError] = []
-        for key, value, headers in records:
-            failure = self._broker.check_append()
+        broker_limit = self._broker_limit(topic)
+        for raw_key, raw_value, raw_headers in records:
+            # Like the Rust producer: bytes or str (as UTF-8) or None, else TypeError.
+            key, value = _as_bytes(raw_key, "key"), _as_bytes(raw_value, "value")
+            headers = _as_headers(raw_headers)
+            refused = self._refusal(key, value, headers, broker_limit)
+            failure = refused if refused is not None else self._broker.check_append()
             if failure is None:
                 delivered = self._append(topic, key, value, headers, None)
                 if self._broker.take_lost_ack():
@@ -179,6 +229,7 @@ class MemoryProducer:
             else:
                 raise failure
         failed = [r for r in results if isinstance(r, EventBusError)]
+        self._failed += len(failed)
         if failed:
             first = failed[0]
             raise BatchDeliveryError(
@@ -201,7 +252,12 @@ class MemoryProducer:
         return 0
 
     def stats(self) -> dict[str, Any]:
-        return {"delivered": self._delivered, "failed": 0, "in_flight": 0, "closed": self._closed}
+        return {
+            "delivered": self._delivered,
+            "failed": self._failed,
+            "in_flight": 0,
+            "closed": self._closed,
+        }
 
 
 class MemoryConsumer:
@@ -564,7 +620,9 @@ class MemoryTransportAdapter(TransportAdapter):
             raise ClosedError("the transport adapter is closed")
         if self._producer is None:
             self._producer = MemoryProducer(
-                self.broker, default_partitions=self.transport_config.topic_partitions
+                self.broker,
+                default_partitions=self.transport_config.topic_partitions,
+                message_max_bytes=client_message_max_bytes(self.transport_config.librdkafka_config),
             )
 
     def producer(self) -> ProducerLike:
