@@ -14,6 +14,7 @@ is compared with what it found, as Jepsen's lost-write / duplicate / unseen chec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -138,7 +139,6 @@ class Verdict:
     spooled: int = 0
     dead_lettered: int = 0
     refused_calls: int = 0
-    not_stored_by_contract: int = 0
     unclassified: list[str] = field(default_factory=list)
     lost_acked: list[str] = field(default_factory=list)
     lost_spooled: list[str] = field(default_factory=list)
@@ -184,7 +184,6 @@ def check(history: History, stored: Iterable[Stored], dlq: Iterable[Stored] = ()
         dead_lettered=outcomes[DEAD_LETTERED],
         refused_calls=sum(1 for c in history.calls if c.outcome == REFUSED),
     )
-    v.not_stored_by_contract = outcomes[REFUSED]
     v.unclassified = [
         f"{c.event_id}: {c.error}" for c in final.values() if c.outcome == UNCLASSIFIED
     ]
@@ -245,3 +244,15 @@ def check_consumption(stored: Iterable[Stored], handled: Counter[str]) -> Consum
         redelivered=sum(n - 1 for e, n in handled.items() if n > 1),
         handled=sum(handled.values()),
     )
+
+
+async def read_and_check(
+    bootstrap: str, topic: str, history: History, dlq_suffix: str = ".dlq"
+) -> tuple[list[Stored], Verdict]:
+    """Reads the topic (and its DLQ topic, when some publish said it dead-lettered events)
+    in a thread and checks the history against it."""
+    stored = await asyncio.to_thread(read_topic, bootstrap, topic)
+    dlq: list[Stored] = []
+    if any(c.outcome == DEAD_LETTERED for c in history.final().values()):
+        dlq = await asyncio.to_thread(read_topic, bootstrap, topic + dlq_suffix)
+    return stored, check(history, stored, dlq)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.chaos import modes
-from tests.chaos.checker import check, read_topic
+from tests.chaos.checker import read_and_check
 from tests.chaos.infra import SCRIPT_TIMEOUT_S, SingleBroker, poll_until
 from tests.chaos.report import ScenarioResult, median_line, recording
 from tests.chaos.workload import (
@@ -124,8 +124,7 @@ async def run(broker: SingleBroker, tmp_path: Path, result: ScenarioResult) -> N
         result.published(history)
 
     topic = bus.adapter.topic_for(channel)
-    stored = await asyncio.to_thread(read_topic, BOOTSTRAP, topic)
-    verdict = check(history, stored)
+    _, verdict = await read_and_check(BOOTSTRAP, topic, history)
     result.events, result.acked, result.spooled = verdict.events, verdict.acked, verdict.spooled
     result.lost, result.duplicates = verdict.lost, verdict.duplicates
     result.order_violations = len(verdict.order_violations)
@@ -136,7 +135,8 @@ async def run(broker: SingleBroker, tmp_path: Path, result: ScenarioResult) -> N
     result.notes.append(
         f"{MODE.keys} keys at {MODE.rate:.0f} publishes/s, delivery timeout "
         f"{DELIVERY_TIMEOUT_MS} ms, breaker timeout {BREAKER.timeout_seconds:.0f} s; "
-        f"{verdict.refused_calls} refused calls (retried), spool drain: {drained}; "
+        f"{verdict.refused_calls} refused calls (retried), {verdict.dead_lettered} "
+        f"dead-lettered, spool drain after the faults: {drained}; "
         f"lost acked {len(verdict.lost_acked)}, lost spooled {len(verdict.lost_spooled)}, "
         f"offset mismatches {len(verdict.offset_mismatches)}, "
         f"unclassified outcomes {len(verdict.unclassified)}"

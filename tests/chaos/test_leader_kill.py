@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from tests.chaos import modes
-from tests.chaos.checker import check, check_consumption, partition_leaders, read_topic
+from tests.chaos.checker import check_consumption, partition_leaders, read_and_check
 from tests.chaos.infra import SCRIPT_TIMEOUT_S, Cluster, poll_until, poll_until_async
 from tests.chaos.report import ScenarioResult, median_line, recording
 from tests.chaos.workload import ACKED, Handled, History, KeyedPublishers, drain_spool, make_bus
@@ -168,8 +168,7 @@ async def run(cluster: Cluster, tmp_path: Path, result: ScenarioResult) -> None:
         await asyncio.gather(producer_bus.close(), consumer_bus.close())
         result.published(published)
 
-    stored = await asyncio.to_thread(read_topic, bootstrap, topic)
-    verdict = check(published, stored)
+    stored, verdict = await read_and_check(bootstrap, topic, published)
     consumption = check_consumption(stored, handled.ids())
     result.events, result.acked = verdict.events, verdict.acked
     result.spooled, result.duplicates = verdict.spooled, verdict.duplicates

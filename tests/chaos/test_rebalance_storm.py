@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.chaos import modes
-from tests.chaos.checker import check, check_consumption, read_topic
+from tests.chaos.checker import check_consumption, read_and_check
 from tests.chaos.infra import SingleBroker, pause, poll_until
 from tests.chaos.report import ScenarioResult, median_line, recording
 from tests.chaos.workload import ACKED, Handled, History, KeyedPublishers, make_bus
@@ -125,8 +125,8 @@ async def run(tmp_path: Path, result: ScenarioResult) -> None:
         await asyncio.gather(producer_bus.close(), consumer_bus.close())
         result.published(published)
 
-    stored = await asyncio.to_thread(read_topic, BOOTSTRAP, producer_bus.adapter.topic_for(channel))
-    verdict = check(published, stored)
+    topic = producer_bus.adapter.topic_for(channel)
+    stored, verdict = await read_and_check(BOOTSTRAP, topic, published)
     consumption = check_consumption(stored, handled.ids())
     result.events, result.acked = verdict.events, verdict.acked
     result.spooled, result.duplicates = verdict.spooled, verdict.duplicates

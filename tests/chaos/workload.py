@@ -56,7 +56,6 @@ class History:
     acked: int = 0
     #: Monotonic time of the last acknowledgement (progress after a fault).
     last_ack_at: float = 0.0
-
     #: Where each acknowledged event went (event_id -> partition), to follow one partition.
     partition_of: dict[str, int] = field(default_factory=dict)
 
@@ -74,9 +73,6 @@ class History:
 
     def outcomes(self) -> Counter[str]:
         return Counter(c.outcome for c in self.final().values())
-
-    def acked_since(self, since: float) -> int:
-        return sum(1 for c in self.calls if c.outcome == ACKED and c.returned_at >= since)
 
 
 def transport_config(bootstrap: str, **overrides: Any) -> TransportConfig:
