@@ -324,8 +324,7 @@ class OutboxService:
                 # marked dead with its payload, is the copy kept for an operator; left
                 # pending it would be retried for ever (decision 40).
                 logger.error(
-                    "outbox: %s refused row %d (%s) for good (%s); it stays in the outbox as "
-                    "dead",
+                    "outbox: %s refused row %d (%s) for good (%s); it stays in the outbox as dead",
                     dlq,
                     f.row.id,
                     f.row.event_id,
