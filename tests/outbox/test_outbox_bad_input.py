@@ -50,12 +50,12 @@ async def test_queue_event_refuses_bad_arguments_and_events(
     await outbox.stop()
 
 
-async def test_a_row_too_large_for_the_broker_and_its_dlq_goes_dead_and_does_not_block(
+async def test_a_row_too_large_for_the_broker_goes_dead_with_a_capped_dlq_copy_and_does_not_block(
     sqlite_conn: aiosqlite.Connection, memory_bus: tuple[EventBus, MemoryBroker]
 ) -> None:
-    """A 2 MB event: its send is refused for good, so is its DLQ copy. The row is marked
-    dead (it keeps the payload) instead of being retried for ever, and the later event of
-    the same key is published."""
+    """A 2 MB event: its send is refused for good. The row is marked dead (it keeps the
+    payload) instead of being retried for ever, its DLQ copy is capped to what the broker
+    takes (decision 44), and the later event of the same key is published."""
     bus, _ = memory_bus
     outbox = OutboxService(bus, sqlite_conn, max_attempts=1)
     await outbox.migrate()
@@ -72,7 +72,8 @@ async def test_a_row_too_large_for_the_broker_and_its_dlq_goes_dead_and_does_not
     await sqlite_conn.commit()
     assert await outbox.run_once() == 1
     assert [m["n"] for m in bus.adapter.get_published_messages("transport.docs")] == [2]  # type: ignore[attr-defined]
-    assert bus.adapter.get_published_messages("transport.docs.dlq") == []  # type: ignore[attr-defined]
+    [copy] = bus.adapter.get_published_messages("transport.docs.dlq")  # type: ignore[attr-defined]
+    assert copy["_dlq_metadata"]["original_truncated"] is True
     health = await outbox.health()
     assert (health["dead"], health["backlog"]) == (1, 0)
     async with sqlite_conn.execute(

@@ -17,6 +17,7 @@ from tests.reliability.conftest import FAST_RETRY, BusBuilder, read_topic
 
 from tradecore_eventbus import EventBus, KafkaError, PublishError
 from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
+from tradecore_eventbus._internal.transports.structs import TopicSpec
 from tradecore_eventbus.memory_adapter import MemoryTransportAdapter
 from tradecore_eventbus.redpanda_adapter import RedpandaTransportAdapter
 
@@ -152,11 +153,14 @@ async def test_a_dead_entry_refused_again_stays_dead(
 async def test_a_refused_event_whose_dlq_copy_is_refused_too_is_kept_as_dead(
     reliable_bus: BusBuilder, kind: str
 ) -> None:
-    """The 2 MB event: refused by the broker, its DLQ copy too. The caller is told so
+    """The 2 MB event: refused by the broker, and its DLQ copy too (capped to the producer's
+    limit, decision 44, but this DLQ topic takes at most 200 bytes). The caller is told so
     (``dlq == "dead"``, not "the DLQ via the spool"), the copy is kept aside, nothing stays
     pending, and the valid events published in the same loop turn are delivered."""
     bus = await reliable_bus(kind)
     ch = channel()
+    dlq_topic = bus.adapter.topic_for(f"{ch}.dlq")
+    await bus.adapter.ensure_topics([TopicSpec(dlq_topic, 1, 1, {"max.message.bytes": "200"})])
     good = [event(n) for n in range(5)]
     outcomes = await asyncio.gather(
         *(bus.publish_stream(ch, e) for e in good[:3]),
@@ -176,7 +180,7 @@ async def test_a_refused_event_whose_dlq_copy_is_refused_too_is_kept_as_dead(
     assert sorted(json.loads(r.value)["n"] for r in records) == [0, 1, 2, 3, 4]
     [dead] = bus.dead_spool_entries()
     assert dead["destination"] == "dlq"
-    assert dead["topic"] == bus.adapter.topic_for(f"{ch}.dlq")
+    assert dead["topic"] == dlq_topic
     spool = (await bus.health_check())["adapter"]["details"]["spool"]
     assert (spool["pending"], spool["dead"]) == (0, 1)
     # Nothing waits behind it.

@@ -9,11 +9,9 @@ Such a dead letter carries the event with those numbers as ``null``, and its
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
-from ...exceptions import EventValidationError
 from ..transports.structs import HeaderList, OutgoingRecord
 from ..wire.envelope import format_path, non_finite_paths, without_non_finite
 from .dead_letter import Failure, dlq_record
@@ -49,29 +47,17 @@ def writable_dlq_record(
             keep_original=keep_original,
         )
 
-    try:
+    # dlq_record itself never raises: a body it cannot encode becomes the original's bytes.
+    # An event holding NaN or infinities is better kept readable (and replayable) with those
+    # numbers as null and a note saying which they were.
+    found = non_finite_paths(event) if event is not None else []
+    if event is None or not found:
         return build(failure, event, raw_value)
-    except EventValidationError:
-        if event is None:
-            raise
-    found = non_finite_paths(event)
-    if found:
-        named = ", ".join(f"{format_path(p) or '(event)'}={v}" for p, v in found[:_NAMED_FIELDS])
-        more = f" and {len(found) - _NAMED_FIELDS} more" if len(found) > _NAMED_FIELDS else ""
-        noted = replace(
-            failure,
-            error_message=f"{failure.error_message} [written with null for the numbers JSON "
-            f"cannot carry: {named}{more}]",
-        )
-        try:
-            return build(noted, without_non_finite(event), None)
-        except (EventValidationError, ValueError, RecursionError):
-            pass
-    # Anything else UTF-8 JSON cannot carry (a lone surrogate from a "\ud800" escape, say):
-    # the event as ASCII JSON, base64 in ``_raw_value``.
-    raw = json.dumps(event, default=str).encode()
-    return build(
-        replace(failure, error_message=f"{failure.error_message} [event kept as raw bytes]"),
-        None,
-        raw,
+    named = ", ".join(f"{format_path(p) or '(event)'}={v}" for p, v in found[:_NAMED_FIELDS])
+    more = f" and {len(found) - _NAMED_FIELDS} more" if len(found) > _NAMED_FIELDS else ""
+    noted = replace(
+        failure,
+        error_message=f"{failure.error_message} [written with null for the numbers JSON "
+        f"cannot carry: {named}{more}]",
     )
+    return build(noted, without_non_finite(event), raw_value)
