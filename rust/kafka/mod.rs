@@ -13,6 +13,8 @@ pub mod producer;
 pub mod settings;
 
 #[cfg(test)]
+mod header_tests;
+#[cfg(test)]
 mod mock_tests;
 
 pub use error::{Error, ErrorKind, Result};
