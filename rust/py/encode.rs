@@ -282,7 +282,16 @@ impl<'py> Encoder<'_, 'py> {
             self.string("null");
         } else if let Ok(b) = k.cast_exact::<PyBool>() {
             self.string(if b.is_true() { "true" } else { "false" });
-        } else if k.cast::<PyInt>().is_ok() || k.cast::<PyFloat>().is_ok() {
+        } else if let Ok(f) = k.cast::<PyFloat>() {
+            // As json.dumps(allow_nan=False) has it: no NaN or infinite keys either.
+            if !f.value().is_finite() {
+                return Err(PyTypeError::new_err(format!(
+                    "{} is not a JSON number (NaN and infinities are refused)",
+                    f.value()
+                )));
+            }
+            self.string(k.str()?.to_str()?);
+        } else if k.cast::<PyInt>().is_ok() {
             self.string(k.str()?.to_str()?);
         } else {
             return Err(PyTypeError::new_err(format!(
@@ -379,6 +388,59 @@ enum ExtraValue<'a> {
     One,
 }
 
+/// What enrichment reads from an event before encoding it.
+struct Fields<'py> {
+    /// Non-empty, and encodable as UTF-8.
+    event_type: Bound<'py, PyString>,
+    /// `str()` of a truthy `event_id`, encodable as UTF-8.
+    given_id: Option<Bound<'py, PyString>>,
+    has_timestamp: bool,
+    has_version: bool,
+}
+
+/// The event's fields, or its problem. Errors raised while reading them (text with a lone
+/// surrogate, an `event_id` whose `str()` fails) are this event's problem, not the batch's:
+/// `encode_events` raising would reach the caller as an untyped exception.
+fn fields<'py>(dict: &Bound<'py, PyDict>) -> Result<Fields<'py>, String> {
+    const MISSING: &str = "event_type is required (a non-empty string); the event was not sent";
+    let unreadable = |field: &str, e: PyErr| format!("{field} cannot be encoded as JSON: {e}");
+    let event_type = dict
+        .get_item("event_type")
+        .map_err(|e| unreadable("event_type", e))?
+        .and_then(|t| t.cast_into::<PyString>().ok())
+        .ok_or(MISSING)?;
+    if event_type
+        .to_str()
+        .map_err(|e| unreadable("event_type", e))?
+        .is_empty()
+    {
+        return Err(MISSING.into());
+    }
+    let id = |e| unreadable("event_id", e);
+    let given_id = match truthy(dict.get_item("event_id").map_err(id)?).map_err(id)? {
+        Some(v) => {
+            let text = v.str().map_err(id)?;
+            text.to_str().map_err(id)?;
+            Some(text)
+        }
+        None => None,
+    };
+    let timestamp = |e| unreadable("timestamp", e);
+    let has_timestamp = truthy(dict.get_item("timestamp").map_err(timestamp)?)
+        .map_err(timestamp)?
+        .is_some();
+    let has_version = matches!(
+        dict.get_item("version").map_err(|e| unreadable("version", e))?,
+        Some(v) if !v.is_none()
+    );
+    Ok(Fields {
+        event_type,
+        given_id,
+        has_timestamp,
+        has_version,
+    })
+}
+
 fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<Option<Bound<'_, PyAny>>> {
     match v {
         Some(v) if v.is_truthy()? => Ok(Some(v)),
@@ -440,34 +502,20 @@ pub fn encode_events<'py>(
             ));
             continue;
         };
-        let event_type = match dict.get_item("event_type")? {
-            Some(t) => match t.cast_into::<PyString>() {
-                Ok(s) if !s.to_str()?.is_empty() => s,
-                _ => {
-                    failures.push((
-                        i,
-                        "event_type is required (a non-empty string); the event was not sent"
-                            .into(),
-                    ));
-                    continue;
-                }
-            },
-            None => {
-                failures.push((
-                    i,
-                    "event_type is required (a non-empty string); the event was not sent".into(),
-                ));
+        let f = match fields(dict) {
+            Ok(f) => f,
+            Err(message) => {
+                failures.push((i, message));
                 continue;
             }
         };
-        let event_type = event_type.to_str()?;
-        let given_id = truthy(dict.get_item("event_id")?)?;
-        let given_id = match &given_id {
-            Some(v) => Some(v.str()?),
-            None => None,
-        };
-        let has_timestamp = truthy(dict.get_item("timestamp")?)?.is_some();
-        let has_version = matches!(dict.get_item("version")?, Some(v) if !v.is_none());
+        // Both checked by `fields` (and their UTF-8 cached by Python): no error here.
+        let event_type = f.event_type.to_str().unwrap_or_default();
+        let given_id = f
+            .given_id
+            .as_ref()
+            .map(|id| id.to_str().unwrap_or_default());
+        let (has_timestamp, has_version) = (f.has_timestamp, f.has_version);
         let id_added = given_id.is_none();
         if id_added && fresh_ids.is_empty() {
             fresh_ids = uuid4_strings(n);
@@ -489,8 +537,8 @@ pub fn encode_events<'py>(
         if let (Keys::Each(each), Some(ks)) = (&mut data.keys, &per_event_keys) {
             each.push(ks.get(i).cloned().flatten().map(String::into_bytes));
         }
-        match &given_id {
-            Some(id) => data.ids.push(id.to_str()?.as_bytes()),
+        match given_id {
+            Some(id) => data.ids.push(id.as_bytes()),
             None => data.ids.push(fresh_ids[i].as_bytes()),
         }
         data.types.push(event_type.as_bytes());
