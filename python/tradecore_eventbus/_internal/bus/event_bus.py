@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -37,14 +36,7 @@ from ..publishing.prepare import (
     results_for,
 )
 from ..reliability.breakers import BreakerRegistry
-from ..reliability.dead_letter import (
-    METADATA_KEY,
-    RAW_VALUE_KEY,
-    Failure,
-    dlq_record,
-    original_event,
-    record_size_limit,
-)
+from ..reliability.dead_letter import Failure, dlq_record, record_size_limit, replay_target
 from ..reliability.spool import Spool
 from ..transports.kafka.poll import poll_batch
 from ..transports.protocol import RecordLike, TransportAdapter
@@ -432,17 +424,12 @@ class EventBus:
     ) -> list[RecordLike]:
         handled: list[RecordLike] = []
         for record in records:
-            try:
-                body = json.loads(record.value or b"")
-            except ValueError:
-                body = {RAW_VALUE_KEY: None}
-            event = original_event(body) if isinstance(body, dict) else None
-            if event is None or not event.get("event_type"):
+            found = replay_target(record.value, channel)
+            if found is None:
                 counts["skipped"] += 1
                 handled.append(record)
                 continue
-            meta = body.get(METADATA_KEY) or {}
-            target = str(meta.get("original_channel") or channel)
+            event, target = found
             headers = headers_for(event) if self.transport_config.producer_event_headers else []
             prepared = PythonBatch([PreparedEvent(event, (record.key, encode(event), headers))])
             try:
