@@ -1,4 +1,4 @@
-"""Records and events the fuzz targets (fuzz/, decision 38) found breaking a path: each one
+"""Records and events the fuzz targets (fuzz/, decision 47) found breaking a path: each one
 now gets a typed error or goes to the DLQ instead of raising something else."""
 
 from __future__ import annotations
