@@ -84,6 +84,10 @@ chaos: develop ## Chaos suite with full counts (broker, consumer, leader kills; 
 	if [ $$started = 1 ]; then scripts/kafka/broker.sh stop; fi; \
 	exit $$rc
 
+.PHONY: fuzz
+fuzz: develop ## Fuzz event decoding, headers/DLQ reading and encoding (cargo-fuzz), FUZZ_SECONDS (600) per target
+	scripts/fuzz/run.sh $(or $(FUZZ_SECONDS),600)
+
 .PHONY: broker-start
 broker-start: ## Start the local Kafka 4.x broker on 127.0.0.1:19092 (fetches jars once)
 	scripts/kafka/broker.sh start

@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod py;
 pub mod reliability;
 pub mod runtime;
+pub mod wire;
 
 use pyo3::prelude::*;
 

@@ -3,7 +3,8 @@
 //! cancelled wait loses nothing. Offsets are committed only for records marked processed.
 
 use std::collections::VecDeque;
-use std::ptr::NonNull;
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
@@ -23,6 +24,7 @@ use super::error::{code_refuses_joining, Error, ErrorKind, Result};
 use super::settings::ConsumerSettings;
 use crate::runtime::timers::{TimerId, Timers};
 use crate::runtime::wake::{Wake, WakeCallback};
+use crate::wire::headers::{self, Header};
 
 /// A Python `wait()` in progress: its callback until the wake-up or the deadline takes it.
 struct Waiter {
@@ -38,21 +40,14 @@ pub struct RecordData {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub headers: Vec<Header>,
     /// Milliseconds since the epoch (create or log-append time).
     pub timestamp_ms: Option<i64>,
 }
 
 impl RecordData {
     fn from_message(msg: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
-        let headers = msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = headers_of(msg);
         RecordData {
             topic,
             partition: msg.partition(),
@@ -63,6 +58,43 @@ impl RecordData {
             timestamp_ms: msg.timestamp().to_millis(),
         }
     }
+}
+
+/// The headers of `msg`, read through librdkafka's C API: rust-rdkafka's header iterator
+/// unwraps the name as UTF-8 and so panics on a record whose header name is not (any client
+/// can send one; the broker does not check). See `wire::headers::from_raw`.
+fn headers_of(msg: &BorrowedMessage<'_>) -> Vec<Header> {
+    let mut hdrs: *mut rdsys::rd_kafka_headers_t = ptr::null_mut();
+    // SAFETY: the message pointer is valid while `msg` is; the headers it returns belong to
+    // the message and are only read here, before `msg` goes.
+    let err = unsafe { rdsys::rd_kafka_message_headers(msg.ptr(), &mut hdrs) };
+    if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || hdrs.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: as above.
+    let count = unsafe { rdsys::rd_kafka_header_cnt(hdrs) };
+    let mut out = Vec::with_capacity(count);
+    for idx in 0..count {
+        let mut name: *const c_char = ptr::null();
+        let mut value: *const c_void = ptr::null();
+        let mut size: usize = 0;
+        // SAFETY: `idx` is below the count; librdkafka fills in pointers into its own copy
+        // of the header (a NUL-terminated name, `size` bytes of value or NULL for none).
+        let err =
+            unsafe { rdsys::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size) };
+        if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            continue;
+        }
+        // SAFETY: pointers as librdkafka documents them, valid while the message is.
+        let (name, value) = unsafe {
+            (
+                CStr::from_ptr(name).to_bytes(),
+                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size)),
+            )
+        };
+        out.push(headers::from_raw(name, value));
+    }
+    out
 }
 
 /// librdkafka's consumer queue, referenced only to read its length: a `poll` that returns

@@ -1,9 +1,11 @@
 //! `Record`: one consumed Kafka record as Python sees it.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::kafka::consumer::RecordData;
+use crate::wire::event::decode_event;
+use crate::wire::headers::{self, Header};
 
 #[pyclass(name = "Record", module = "tradecore_eventbus._core", frozen)]
 pub struct PyRecord {
@@ -21,37 +23,11 @@ pub struct PyRecord {
     #[pyo3(get)]
     timestamp: Option<i64>,
     // Built into Python objects only when asked for: most consumers read one header at most.
-    headers: Vec<(String, Option<Vec<u8>>)>,
+    headers: Vec<Header>,
     /// The value decoded as an event object, when the batch was taken with
     /// `decode_events=True` and the value is one (see `decode_event`).
     #[pyo3(get)]
     event: Option<Py<PyDict>>,
-}
-
-/// Parses a record value the way the EventBus reads events: a JSON object with a non-empty
-/// string `event_type`. `None` means "not that": the caller decodes the value itself
-/// (`envelope.decode`), which accepts the same JSON and gives the precise error otherwise, so
-/// nothing is ever dropped here. The parser is jiter (pydantic's): `NaN`/`Infinity`, big
-/// integers, key order and last-duplicate-wins all as `json.loads` has them.
-fn decode_event<'py>(py: Python<'py>, value: &[u8]) -> Option<Bound<'py, PyDict>> {
-    let parse = jiter::PythonParse {
-        allow_inf_nan: true,
-        // Keys repeat from event to event; values (ids, timestamps) mostly do not, and
-        // caching them costs a hash and a lock each.
-        cache_mode: jiter::StringCacheMode::Keys,
-        ..jiter::PythonParse::default()
-    };
-    let object = parse
-        .python_parse(py, value)
-        .ok()?
-        .cast_into::<PyDict>()
-        .ok()?;
-    let event_type = object.get_item("event_type").ok()??;
-    let event_type = event_type.cast::<PyString>().ok()?;
-    if event_type.to_str().map_or(true, str::is_empty) {
-        return None;
-    }
-    Some(object)
 }
 
 impl PyRecord {
@@ -115,26 +91,12 @@ impl PyRecord {
     /// The headers as a list of (name, value) pairs, in the order they were sent.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for (name, value) in &self.headers {
-            let value = value.as_ref().map(|v| PyBytes::new(py, v));
-            list.append(PyTuple::new(
-                py,
-                [
-                    name.into_pyobject(py)?.into_any(),
-                    value.into_pyobject(py)?.into_any(),
-                ],
-            )?)?;
-        }
-        Ok(list)
+        headers::to_list(py, &self.headers)
     }
 
     /// The value of the first header called `name`, or None.
     fn header<'py>(&self, py: Python<'py>, name: &str) -> Option<Bound<'py, PyBytes>> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_ref().map(|v| PyBytes::new(py, v)))
+        headers::first(py, &self.headers, name)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -43,13 +42,7 @@ from ..publishing.prepare import (
     results_for,
 )
 from ..reliability.breakers import BreakerRegistry
-from ..reliability.dead_letter import (
-    METADATA_KEY,
-    RAW_VALUE_KEY,
-    Failure,
-    original_event,
-    record_size_limit,
-)
+from ..reliability.dead_letter import Failure, record_size_limit, replay_target
 from ..reliability.dead_letter_values import writable_dlq_record
 from ..reliability.spool import Spool
 from ..transports.kafka.poll import poll_batch
@@ -487,17 +480,12 @@ class EventBus:
     ) -> list[RecordLike]:
         handled: list[RecordLike] = []
         for record in records:
-            try:
-                body = json.loads(record.value or b"")
-            except ValueError:
-                body = {RAW_VALUE_KEY: None}
-            event = original_event(body) if isinstance(body, dict) else None
-            if event is None or not event.get("event_type"):
+            found = replay_target(record.value, channel)
+            if found is None:
                 counts["skipped"] += 1
                 handled.append(record)
                 continue
-            meta = body.get(METADATA_KEY) or {}
-            target = str(meta.get("original_channel") or channel)
+            event, target = found
             try:
                 value = encode(event)
             except EventValidationError as exc:

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...exceptions import DeserializationError
 from tradecore_eventbus import _core
 
 from ..transports.structs import HeaderList, OutgoingRecord
-from ..wire.envelope import encode, utc_timestamp
+from ..wire.envelope import decode, encode, utc_timestamp
 
 if TYPE_CHECKING:
     from ..config.settings import TransportConfig
@@ -64,6 +65,13 @@ def record_size(key: bytes | None, value: bytes, headers: HeaderList) -> int:
     )
 
 
+def _text(value: str) -> str:
+    """``value`` with lone surrogates (text UTF-8 cannot carry, e.g. from a decoded
+    ``"\\ud800"``) written as ``\\udXXX`` escapes, so that a dead letter can always be
+    encoded (decision 47)."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Failure:
     original_channel: str
@@ -86,7 +94,7 @@ class Failure:
             "original_offset": self.original_offset,
             "consumer_group": self.consumer_group,
             "error_type": self.error_type,
-            "error_message": message,
+            "error_message": _text(message),
             "failed_at": utc_timestamp(),
             "retry_count": self.retry_count,
         }
@@ -185,14 +193,14 @@ def _metadata_headers(
     names = {k for k, _ in existing}
     for name in ("event_type", "event_id"):
         if event is not None and name not in names and event.get(name) is not None:
-            out.append((name, str(event[name]).encode()))
+            out.append((name, _text(str(event[name])).encode()))
     return out
 
 
 def _header_text(value: Any) -> bytes:
     if value is True or value is False:
         return b"true" if value else b"false"
-    return str(value).encode()
+    return _text(str(value)).encode()
 
 
 def _b64(data: bytes) -> str:
@@ -205,3 +213,20 @@ def original_event(dlq_value: Mapping[str, Any]) -> dict[str, Any] | None:
     if RAW_VALUE_KEY in dlq_value:
         return None
     return {k: v for k, v in dlq_value.items() if k != METADATA_KEY}
+
+
+def replay_target(value: bytes | None, channel: str) -> tuple[dict[str, Any], str] | None:
+    """What replaying a DLQ record republishes: the original event and the channel it failed
+    on (its metadata's ``original_channel`` when that is a non-empty string, else
+    ``channel``); None for a record that holds no event to replay (a raw or truncated copy,
+    or anything that is not an event)."""
+    try:
+        body = decode(value)
+    except DeserializationError:
+        return None
+    event = original_event(body)
+    if event is None:
+        return None
+    meta = body.get(METADATA_KEY)
+    target = meta.get("original_channel") if isinstance(meta, dict) else None
+    return event, target if isinstance(target, str) and target else channel

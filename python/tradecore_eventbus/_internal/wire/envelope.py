@@ -233,6 +233,9 @@ def decode(value: bytes | None) -> dict[str, Any]:
         event = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DeserializationError(f"the record is not valid UTF-8 JSON: {exc}") from exc
+    except ValueError as exc:
+        # An integer longer than sys.get_int_max_str_digits() (decision 47).
+        raise DeserializationError(f"the record's JSON cannot be read: {exc}") from exc
     except RecursionError as exc:
         # json.loads recurses once per nesting level (the Rust decoder stops at 200 levels
         # and leaves such values to this one); a value nested deeper than the interpreter's
