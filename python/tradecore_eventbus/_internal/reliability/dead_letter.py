@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import DeserializationError
 from tradecore_eventbus import _core
 
+from ...exceptions import DeserializationError
 from ..transports.structs import HeaderList, OutgoingRecord
 from ..wire.envelope import decode, encode, utc_timestamp
 
