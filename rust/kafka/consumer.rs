@@ -750,10 +750,23 @@ impl KafkaConsumer {
                 for (topic, partition, next) in &offsets {
                     let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
                 }
-                handle
-                    .consumer
-                    .commit(&tpl, CommitMode::Sync)
-                    .map_err(|e| Error::from_kafka("commit on close", e))
+                match handle.consumer.commit(&tpl, CommitMode::Sync) {
+                    Err(e) => match Error::from_kafka("commit on close", e) {
+                        // The group moved on while this member was leaving (a rebalance in
+                        // progress): the partitions are another member's now, and what was
+                        // handled here but not committed is handled again there
+                        // (at-least-once). Not the caller's error to handle.
+                        Error::Kafka { code, .. } if lost_membership(code) => {
+                            log::warn!(
+                                "commit on close refused ({code:?}): the group rebalanced while \
+                                 this consumer left; its uncommitted records are redelivered"
+                            );
+                            Ok(())
+                        }
+                        other => Err(other),
+                    },
+                    Ok(()) => Ok(()),
+                }
             }
         } else {
             Ok(())
@@ -765,4 +778,15 @@ impl KafkaConsumer {
         self.stash.lock().unwrap_or_else(|e| e.into_inner()).clear();
         committed
     }
+}
+
+/// Commit errors that mean this member no longer owns its partitions in the current
+/// generation of the group.
+fn lost_membership(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::UnknownMemberId
+    )
 }

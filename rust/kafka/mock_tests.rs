@@ -478,3 +478,32 @@ async fn a_refused_join_fails_wait_assigned_at_once_instead_of_timing_out() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_succeeds_when_the_group_moved_on_while_the_member_left() {
+    // Seen in the chaos suite's rebalance storm: a member unsubscribing while the group
+    // rebalances gets IllegalGeneration for its final commit. Its partitions are another
+    // member's now (they get its uncommitted records again); close must not fail for it.
+    let mock = cluster_with_events(1, 10).await;
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "leavers");
+    settings.session_timeout_ms = 6_000;
+    settings.heartbeat_interval_ms = 500;
+    let consumer = KafkaConsumer::new(&settings).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    consumer
+        .wait_assigned(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let got = take_all(&consumer, 10).await;
+    consumer
+        .mark_processed(got.iter().map(|r| (&*r.topic, r.partition, r.offset)))
+        .unwrap();
+    mock.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION; 4],
+    );
+    tokio::task::spawn_blocking(move || consumer.close())
+        .await
+        .unwrap()
+        .unwrap();
+}
