@@ -71,7 +71,7 @@ class ScenarioResult:
         )
 
     def row(self) -> str:
-        redelivered = "-" if self.redelivered is None else str(self.redelivered)
+        redelivered = "-" if self.redelivered is None else f"{self.redelivered:,}"
         result = "pass" if self.passed else "**FAIL**"
         return (
             f"| {self.title} | {self.mode} | {self.events:,} | {self.acked:,} | "
