@@ -77,12 +77,13 @@ bench: develop ## Benchmarks vs aiokafka, confluent-kafka and pure Rust (starts 
 	$(PY) -m pytest benches/test_python_paths.py --benchmark-only -p no:cacheprovider
 
 .PHONY: chaos
-chaos: develop ## Chaos suite with full counts (broker, consumer, leader kills; rebalances); updates docs/reliability.md
+chaos: develop ## Chaos suite with full counts (broker, consumer, leader kills; rebalances), then a short fuzz run; updates docs/reliability.md
 	@started=0; \
 	if ! scripts/kafka/broker.sh status; then started=1; scripts/kafka/broker.sh start || exit 1; fi; \
 	CHAOS_FULL=1 CHAOS_REPORT=1 $(PY) -m pytest tests/chaos -p no:cacheprovider; rc=$$?; \
 	if [ $$started = 1 ]; then scripts/kafka/broker.sh stop; fi; \
 	exit $$rc
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(CHAOS_FUZZ_SECONDS),60)
 
 .PHONY: fuzz
 fuzz: develop ## Fuzz event decoding, headers/DLQ reading and encoding (cargo-fuzz), FUZZ_SECONDS (600) per target
