@@ -48,6 +48,13 @@ def masked(config: Mapping[str, str]) -> dict[str, str]:
     return {k: (MASK if is_secret(k) else v) for k, v in config.items()}
 
 
+def redact(text: str) -> str:
+    """``text`` with every configured secret replaced by ``***``. Lone surrogates (text UTF-8
+    cannot carry, e.g. from a decoded ``"\\ud800"``) are written as ``\\udXXX`` escapes
+    first: the scrubber in the Rust core only takes text UTF-8 can carry."""
+    return _core.redact(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
 class RedactingFilter(logging.Filter):
     """Replaces configured secrets in a record's message and traceback with ``***``. For
     loggers that quote text this package did not write (a handler's exception); text from
@@ -55,12 +62,12 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = _core.redact(message)
+        clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             text = logging.Formatter().formatException(record.exc_info)
-            clean = _core.redact(text)
+            clean = redact(text)
             if clean != text:
                 record.exc_text = clean
         return True

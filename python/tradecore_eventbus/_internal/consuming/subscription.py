@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from tradecore_eventbus import _core
-
 from ...exceptions import (
     AuthenticationError,
     ClosedError,
@@ -52,7 +50,7 @@ from ...exceptions import (
     FencedInstanceError,
     TransportTimeoutError,
 )
-from ..config.security import RedactingFilter
+from ..config.security import RedactingFilter, redact
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
@@ -88,7 +86,7 @@ LAST_ERROR_CHARS = 500
 def describe(error: BaseException) -> str:
     # Health and log lines quote it, and a handler's exception may quote a configured
     # secret (decision 50): scrubbed before cutting.
-    text = _core.redact(f"{type(error).__name__}: {error}")
+    text = redact(f"{type(error).__name__}: {error}")
     return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 3] + "..."
 
 

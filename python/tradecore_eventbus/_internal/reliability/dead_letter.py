@@ -21,9 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradecore_eventbus import _core
-
 from ...exceptions import DeserializationError
+from ..config.security import redact
 from ..transports.structs import HeaderList, OutgoingRecord
 from ..wire.envelope import decode, encode, utc_timestamp
 
@@ -85,7 +84,7 @@ class Failure:
     def metadata(self) -> dict[str, Any]:
         # A handler's exception may quote a configured secret, and the DLQ is read by others
         # (decision 50); scrubbed before cutting, so no part of one is left either.
-        message = _core.redact(self.error_message)
+        message = redact(self.error_message)
         if len(message) > ERROR_MESSAGE_CHARS:
             message = message[: ERROR_MESSAGE_CHARS - 3] + "..."
         return {
@@ -94,7 +93,7 @@ class Failure:
             "original_offset": self.original_offset,
             "consumer_group": self.consumer_group,
             "error_type": self.error_type,
-            "error_message": _text(message),
+            "error_message": message,
             "failed_at": utc_timestamp(),
             "retry_count": self.retry_count,
         }
