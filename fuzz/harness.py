@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import Enum, IntEnum
 from typing import Any
 
-from tradecore_eventbus._internal.reliability.dead_letter import (
+from tradecore_eventbus._internal.reliability.dead_letters.record import (
     HEADER_PREFIX,
     METADATA_KEY,
     RAW_VALUE_KEY,

@@ -12,7 +12,7 @@ from ._core import Admin, Consumer, Producer, Record, librdkafka_version
 from ._core import __version__ as __version__
 from ._internal.outbox.inbox import idempotent
 from ._internal.publishing.prepare import PublishResult
-from ._internal.transports.kafka.poll import poll_batch
+from ._internal.transports.poll import poll_batch
 from .base_model import BaseEvent
 from .event_bus import EventBus, get_event_bus, reset_event_bus, set_event_bus
 from .event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL, register_event, validate_event

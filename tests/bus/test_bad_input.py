@@ -59,7 +59,7 @@ async def only_these_were_sent(bus: EventBus, channel: str, event_ids: set[str])
         deadline = loop.time() + 30
         settled_at: float | None = None
         while loop.time() < deadline and (settled_at is None or loop.time() < settled_at):
-            for record in await poll_batch(consumer, 500, 0.5):  # type: ignore[arg-type]
+            for record in await poll_batch(consumer, 500, 0.5):
                 seen.append(json.loads(record.value)["event_id"])
             if settled_at is None and len(seen) >= len(event_ids):
                 settled_at = loop.time() + 1.0
@@ -115,13 +115,13 @@ async def test_arguments_of_subscribe_are_checked_and_named(bus: EventBus, chann
         with pytest.raises(InvalidArgumentError, match="block_ms must be"):
             await bus.subscribe_stream(channel, handler, group="g", block_ms=value)
     with pytest.raises(InvalidArgumentError, match="group must be a str, got int"):
-        await bus.subscribe_stream(channel, handler, group=3)  # type: ignore[arg-type]
+        await bus.subscribe_stream(channel, handler, group=3)
     with pytest.raises(InvalidArgumentError, match="handler must be callable, got str"):
-        await bus.subscribe(channel, "not a handler")  # type: ignore[arg-type]
+        await bus.subscribe(channel, "not a handler")
     with pytest.raises(InvalidArgumentError, match="filter_fn must be callable, got int"):
-        await bus.subscribe(channel, handler, filter_fn=1)  # type: ignore[arg-type]
+        await bus.subscribe(channel, handler, filter_fn=1)
     with pytest.raises(InvalidArgumentError, match="channel must be a str, got list"):
-        await bus.subscribe([channel], handler)  # type: ignore[arg-type]
+        await bus.subscribe([channel], handler)
     assert bus.subscriptions() == []
     # A float block_ms that is a finite number of milliseconds is fine.
     sub = await bus.subscribe_stream(channel, handler, group="g", batch_size=5, block_ms=250.0)

@@ -90,7 +90,7 @@ async def test_wire_format_is_plain_json_with_headers_only_when_configured(
     await consumer.wait_assigned(30)
     records: list[Any] = []
     while len(records) < len(sent):
-        got = await poll_batch(consumer, 10, 10)  # type: ignore[arg-type]
+        got = await poll_batch(consumer, 10, 10)
         assert got, f"only {len(records)} of {len(sent)} records came back"
         records.extend(got)
     await consumer.close()

@@ -15,7 +15,7 @@ from tests.reliability.conftest import BusBuilder, read_topic
 from tests.reliability.test_consume_guard import consumer_health, eventually, job
 
 from tradecore_eventbus import _core
-from tradecore_eventbus._internal.reliability.dead_letter import (
+from tradecore_eventbus._internal.reliability.dead_letters.record import (
     Failure,
     dlq_record,
     record_size,

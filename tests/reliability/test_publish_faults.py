@@ -17,7 +17,7 @@ from tradecore_eventbus import (
     RetryConfig,
     TransportTimeoutError,
 )
-from tradecore_eventbus._internal.publishing import pipeline as publisher_module
+from tradecore_eventbus._internal.reliability import backoff as backoff_module
 from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 
 
@@ -289,7 +289,7 @@ async def test_each_retry_variable_changes_the_schedule(
     async def record_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr(publisher_module, "backoff_sleep", record_sleep)
+    monkeypatch.setattr(backoff_module, "sleep", record_sleep)
     broker.injected_failures += [timeout_error() for _ in range(10)]
     with pytest.raises(PublishError):
         await bus.publish_stream(ch, {"event_type": "X"})

@@ -14,7 +14,7 @@ from tests.bus.conftest import TRANSPORTS
 from tests.reliability.conftest import BusBuilder, read_topic
 from tests.reliability.test_consume_faults import eventually
 
-from tradecore_eventbus._internal.reliability.dead_letter import (
+from tradecore_eventbus._internal.reliability.dead_letters.record import (
     Failure,
     dlq_record,
     replay_target,

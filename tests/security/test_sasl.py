@@ -83,8 +83,8 @@ async def test_a_wrong_password_fails_a_publish_at_once_and_keeps_nothing(
         assert err.retriable is False
         assert "Authentication" in str(err), str(err)
     assert bus.spool.count() == 0, "a refusal is not spooled as an outage"
-    assert bus.publisher.dead_lettered == 0
-    assert bus.publisher.spooled == 0
+    assert bus.counters.dead_lettered_events == 0
+    assert bus.counters.spooled_events == 0
     breakers = await bus.get_circuit_breaker_status()
     assert all(b["state"] == "CLOSED" and b["total_failures"] == 0 for b in breakers.values())
 

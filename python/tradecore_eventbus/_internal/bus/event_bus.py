@@ -18,38 +18,28 @@ from typing import Any
 
 from tradecore_eventbus import _core
 
-from ...exceptions import (
-    BatchDeliveryError,
-    ClosedError,
-    EventBusError,
-    EventValidationError,
-    InvalidArgumentError,
-)
+from ...exceptions import ClosedError, InvalidArgumentError
 from ..config.checks import check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
 from ..consuming.handlers import Handler
 from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
+from ..observability.counters import Counters
+from ..observability.dispatch import Observers
+from ..observability.observer import Observer
+from ..observability.sampler import Sampler
 from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
-from ..publishing.prepare import (
-    PreparedBatch,
-    PreparedEvent,
-    PublishResult,
-    PythonBatch,
-    prepare,
-    results_for,
-)
+from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_for
+from ..publishing.topic_creation import ChannelTopics
 from ..reliability.breakers import BreakerRegistry
-from ..reliability.dead_letter import Failure, record_size_limit, replay_target
-from ..reliability.dead_letter_values import writable_dlq_record
-from ..reliability.spool import Spool
-from ..transports.kafka.poll import poll_batch
+from ..reliability.dead_letters.writer import DeadLetterWriter, consumed_letter
+from ..reliability.replay import DlqReplay
+from ..reliability.spool.drainer import SpoolDrainer
+from ..reliability.spool.files import Spool
 from ..transports.protocol import RecordLike, TransportAdapter
-from ..transports.structs import ConsumerSpec, Mode, OutgoingRecord
-from ..wire.envelope import encode, headers_for
-from ..wire.topics import dlq_channel
+from ..transports.structs import ConsumerSpec, Mode
 from .arguments import (
     check_callable,
     check_event,
@@ -61,6 +51,8 @@ from .arguments import (
     check_seconds,
     one_key,
 )
+from .configs import live_configs
+from .health import assemble_health
 
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -81,34 +73,52 @@ class EventBus:
         *,
         clock: _core.ManualClock | None = None,
         spool_dir: str | None = None,
+        observers: Sequence[Observer] | None = None,
     ) -> None:
         self.adapter = adapter
-        self.config = (
-            event_bus_config
-            if event_bus_config is not None
-            else getattr(adapter, "event_bus_config", None) or EventBusConfig.from_env()
-        )
-        # Topic names and client settings come from the adapter, which creates the clients.
-        self.transport_config = (
-            getattr(adapter, "transport_config", None)
-            or transport_config
-            or TransportConfig.from_env()
+        # One live configuration, the adapter's (decision 63).
+        self.config, self.transport_config = live_configs(
+            adapter, event_bus_config, transport_config
         )
         self.validate_on_publish = (
             self.config.validate_on_publish if validate_on_publish is None else validate_on_publish
         )
-        self.breakers = BreakerRegistry(self.config, clock)
+        self.counters = Counters()
+        self.observers = Observers(self.counters, observers or ())
+        self.breakers = BreakerRegistry(self.config, clock, self.observers)
         # Checked now: an outage is the worst time to learn that events cannot be kept.
         check_spool_dir(
             spool_dir or self.config.spool_dir,
             "spool_dir" if spool_dir else "EventBusConfig.spool_dir (EVENT_BUS_SPOOL_DIR)",
         )
         self.spool = Spool(spool_dir or self.config.spool_dir)
+        self.topics = ChannelTopics(adapter, self.config, self.transport_config)
+        self.dead_letters = DeadLetterWriter(
+            adapter,
+            self.config,
+            self.transport_config,
+            self.spool,
+            self.observers,
+            self.topics.ensure_channel,
+        )
+        self.drainer = SpoolDrainer(
+            adapter,
+            self.config,
+            self.transport_config,
+            self.spool,
+            self.observers,
+            self.topics.ensure_channel,
+        )
         self.publisher = Publisher(
-            adapter, self.config, self.transport_config, self.breakers, self.spool
+            adapter,
+            self.config,
+            self.breakers,
+            self.topics,
+            self.dead_letters,
+            self.drainer,
+            self.observers,
         )
         self._subscriptions: dict[str, Subscription] = {}
-        self._drainer: asyncio.Task[None] | None = None
         self._health_sources: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self._coalescers: dict[str, Coalescer] = {}
         self._start_lock = asyncio.Lock()
@@ -118,7 +128,12 @@ class EventBus:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._published = 0
+        self._sampler = Sampler(self.observers, self._subscriptions, self.config)
+
+    def add_observer(self, observer: Observer) -> None:
+        """Reports what the bus does to ``observer`` from now on (metrics, tracing, ...)."""
+        self.observers.add(observer)
+        self._sampler.start_if_needed()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -136,8 +151,8 @@ class EventBus:
             if not self._started:
                 await self.adapter.start()
                 self._started = True
-                if self.spool.has_pending():
-                    self._start_drainer()  # left over from an earlier run
+                self.drainer.start()  # if entries are left over from an earlier run
+                self._sampler.start_if_needed()
 
     async def __aenter__(self) -> EventBus:
         await self.start()
@@ -166,6 +181,8 @@ class EventBus:
     async def _close(self, timeout: float | None) -> None:
         budget = self.config.close_timeout_seconds if timeout is None else timeout
         deadline = time.monotonic() + budget
+        self.drainer.stop()
+        await self._sampler.stop()
         subs = list(self._subscriptions.values())
         self._subscriptions.clear()
         await asyncio.gather(
@@ -252,9 +269,7 @@ class EventBus:
             deliveries = await self._send(channel, topic, prepared)
         finally:
             self._leave()
-        return self._results(
-            channel, topic, partition_key, prepared, range(len(prepared)), deliveries
-        )
+        return results_for(channel, topic, partition_key, prepared, deliveries)
 
     async def _publish_one(
         self, channel: str, event: Mapping[str, Any], key: str | None
@@ -282,56 +297,18 @@ class EventBus:
         await self._connect()
         try:
             # Creates the channel's topics on its first publish, within the first attempt.
-            deliveries = await self.publisher.send(channel, topic, prepared)
+            return await self.publisher.send(channel, topic, prepared)
         finally:
-            if self.spool.has_pending():
-                self._start_drainer()
-        self._published += len(prepared)
-        return deliveries
-
-    @staticmethod
-    def _results(
-        channel: str,
-        topic: str,
-        key: str | None,
-        prepared: PreparedBatch,
-        indices: Sequence[int],
-        deliveries: Sequence[tuple[int, int]],
-    ) -> list[PublishResult]:
-        whole = len(indices) == len(prepared)
-        return results_for(channel, topic, key, prepared, deliveries, None if whole else indices)
+            self.drainer.start()
 
     # ------------------------------------------------------------------ spool and DLQ
-
-    def _start_drainer(self) -> None:
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(
-                self._drain_when_possible(), name="eventbus-spool-drainer"
-            )
-
-    async def _drain_when_possible(self) -> None:
-        """Publishes the spool as soon as the broker answers again; stops when it is empty."""
-        # The spool just got events because the broker did not answer: give it a moment,
-        # then look again on the publish retry schedule (its caps, without jitter).
-        retry = self.config.publish_retry
-        attempt = 0
-        while self.spool.has_pending() and not self._closing:
-            attempt += 1
-            await asyncio.sleep(max(retry.delay_cap_ms(attempt), retry.initial_delay_ms) / 1000.0)
-            try:
-                if await self.adapter.ping(self.config.spool_ping_timeout_seconds):
-                    report = await self.publisher.drain()
-                    if not report.remaining:
-                        return
-            except Exception:
-                logger.exception("draining the spool failed")
 
     async def replay_spool(self) -> dict[str, int]:
         """Publishes every spooled event now (in order); returns {sent, already_delivered,
         remaining}. Events whose failed delivery may have been written are looked up first
         and not sent twice."""
         await self.start()
-        return (await self.publisher.drain()).as_dict()
+        return (await self.drainer.drain()).as_dict()
 
     def dead_spool_entries(self) -> list[dict[str, Any]]:
         """Spooled events the broker refused for good (too large, not authorized, ...), kept
@@ -353,68 +330,7 @@ class EventBus:
             names = [check_name(n, "names[]") for n in names]
         await self.start()
         revived = self.spool.revive(names)
-        return {"revived": revived, **(await self.publisher.drain()).as_dict()}
-
-    async def _dead_letter_consumed(
-        self,
-        sub: Subscription,
-        record: RecordLike,
-        event: dict[str, Any] | None,
-        error: BaseException,
-        retries: int,
-    ) -> None:
-        """Writes one consumed record to its channel's DLQ, in a copy that fits the
-        producer's ``message.max.bytes``. Raises the record's own delivery error (retriable
-        or not: the subscription decides whether to try again)."""
-        failure = Failure(
-            original_channel=sub.channel,
-            error_type=type(error).__name__,
-            error_message=str(error),
-            retry_count=retries,
-            original_partition=record.partition,
-            original_offset=record.offset,
-            consumer_group=sub.group_id,
-        )
-        dlq = dlq_channel(sub.channel, self.config.dlq_topic_suffix)
-        await self.publisher.ensure_channel(dlq)
-        topic = self.adapter.topic_for(dlq)
-        # Never raises for what the event holds (NaN from another client, say): a dead letter
-        # that cannot be written would hold the partition forever (decision 52).
-        copy = functools.partial(
-            writable_dlq_record,
-            failure,
-            event=event,
-            raw_value=record.value,
-            key=record.key,
-            headers=list(record.headers),
-            max_bytes=record_size_limit(self.transport_config),
-            original_topic=record.topic,
-        )
-        try:
-            await self._send_dead_letter(topic, copy())
-        except EventBusError as exc:
-            if exc.retriable:
-                raise
-            # Refused for good (a broker or topic whose size limit is below the producer's,
-            # say): one more try with the metadata and coordinates only.
-            logger.error(
-                "the DLQ %s refused the copy of %s[%d]@%d (%s); writing it without the original",
-                topic,
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
-            )
-            await self._send_dead_letter(topic, copy(keep_original=False))
-
-    async def _send_dead_letter(self, topic: str, record: OutgoingRecord) -> None:
-        try:
-            await self.adapter.producer().send_batch(topic, [record])
-        except BatchDeliveryError as exc:
-            first = exc.results[0] if exc.results else None
-            if isinstance(first, EventBusError):
-                raise first from exc
-            raise
+        return {"revived": revived, **(await self.drainer.drain()).as_dict()}
 
     async def replay_dlq(
         self,
@@ -437,76 +353,10 @@ class EventBus:
         if self._closing:
             raise ClosedError("the event bus is closed")
         await self.start()
-        dlq = dlq_channel(channel, self.config.dlq_topic_suffix)
-        budget = self.config.consumer_poll_timeout_ms / 1000.0
-        deadline = time.monotonic() + budget
-        await self.publisher.ensure_channel(dlq, timeout=budget)
-        dlq_topic = self.adapter.topic_for(dlq)
-        consumer = self.adapter.new_consumer(
-            ConsumerSpec(
-                topic=dlq_topic,
-                group_id=prefixed_group(
-                    f"{group}-{channel}", self.transport_config.consumer_group_id_prefix
-                ),
-                mode="stream",
-                auto_offset_reset="earliest",
-                enable_commit=True,
-                max_poll_records=self.transport_config.consumer_max_poll_records,
-                client_id=f"{self.transport_config.client_id}-dlq-replay",
-            )
+        replay = DlqReplay(self.adapter, self.config, self.transport_config, self.publisher)
+        return await replay.run(
+            channel, max_events=max_events, idle_timeout=idle_timeout, group=group
         )
-        counts = {"read": 0, "republished": 0, "skipped": 0, "failed": 0}
-        consumer.subscribe([dlq_topic])
-        try:
-            await consumer.wait_assigned(max(0.0, deadline - time.monotonic()))
-            while max_events is None or counts["read"] < max_events:
-                limit = 500 if max_events is None else min(500, max_events - counts["read"])
-                records = await poll_batch(consumer, limit, idle_timeout)  # type: ignore[arg-type]
-                if not records:
-                    break
-                counts["read"] += len(records)
-                handled = await self._replay_records(channel, records, counts)
-                consumer.mark_processed(handled)
-                if len(handled) < len(records):
-                    break
-            await consumer.commit()
-        finally:
-            await consumer.close()
-        logger.info("replayed the DLQ of %s: %s", channel, counts)
-        return counts
-
-    async def _replay_records(
-        self, channel: str, records: Sequence[RecordLike], counts: dict[str, int]
-    ) -> list[RecordLike]:
-        handled: list[RecordLike] = []
-        for record in records:
-            found = replay_target(record.value, channel)
-            if found is None:
-                counts["skipped"] += 1
-                handled.append(record)
-                continue
-            event, target = found
-            try:
-                value = encode(event)
-            except EventValidationError as exc:
-                # It can never be republished as it is (NaN, say: decision 52); it stays in
-                # the DLQ topic, and the replay goes on past it.
-                counts["skipped"] += 1
-                handled.append(record)
-                logger.error("not replaying %s from the DLQ: %s", event.get("event_id"), exc)
-                continue
-            headers = headers_for(event) if self.transport_config.producer_event_headers else []
-            prepared = PythonBatch([PreparedEvent(event, (record.key, value, headers))])
-            try:
-                await self.publisher.ensure_channel(target)
-                await self.publisher.send(target, self.adapter.topic_for(target), prepared)
-            except EventBusError as exc:
-                counts["failed"] += 1
-                logger.error("replaying %s from the DLQ failed: %s", event.get("event_id"), exc)
-                break
-            counts["republished"] += 1
-            handled.append(record)
-        return handled
 
     # ------------------------------------------------------------------ subscribing
 
@@ -666,11 +516,10 @@ class EventBus:
             mark_chunk=min(MARK_CHUNK, self.transport_config.commit_batch_size),
             group_instance_id=group_instance_id,
             dlq_retry=self.config.publish_retry,
+            observers=self.observers,
         )
         if self.config.enable_dlq:
-            sub.dead_letter = lambda record, event, error, retries: self._dead_letter_consumed(
-                sub, record, event, error, retries
-            )
+            sub.dead_letter = functools.partial(self._dead_letter_consumed, sub)
         live_timeout = max(0.0, deadline - time.monotonic())
         # A stream subscription outlives a rebalance that takes longer than the timeout; a
         # pub/sub one must be live when the call returns (it starts at the latest offset).
@@ -683,6 +532,18 @@ class EventBus:
             "subscribed %s to %s (%s, group %s, %s)", sub.id, channel, mode, group, sub.state
         )
         return sub.id
+
+    async def _dead_letter_consumed(
+        self,
+        sub: Subscription,
+        record: RecordLike,
+        event: dict[str, Any] | None,
+        error: BaseException,
+        retries: int,
+    ) -> None:
+        await self.dead_letters.write_consumed(
+            sub.channel, consumed_letter(sub.group_id, sub.channel, record, event, error, retries)
+        )
 
     async def unsubscribe(self, subscription_id: str) -> bool:
         """Stops exactly that subscriber (its running handler finishes, what it processed
@@ -727,106 +588,4 @@ class EventBus:
         """The guide's health structure. Never raises (but for a ``timeout`` that is not a
         finite, non-negative number); bounded by ``timeout``."""
         check_seconds(timeout, "timeout")
-        try:
-            ping = await asyncio.wait_for(self.adapter.ping(timeout), timeout)
-        except (TimeoutError, EventBusError):
-            ping = False
-        consumers = {s.health_key: s.health() for s in self._subscriptions.values()}
-        failed_consumers = [
-            s.health_key for s in self._subscriptions.values() if s.failure is not None
-        ]
-        processed = sum(c["messages_processed"] for c in consumers.values())
-        errors = sum(c["errors"] for c in consumers.values())
-        adapter_stats = self.adapter.stats()
-        producer_started = (
-            bool(adapter_stats.get("producer_started", self._started)) and not self._closing
-        )
-        adapter_healthy = ping and not self._closing
-        extra: dict[str, Any] = {}
-        for name, source in self._health_sources.items():
-            try:
-                extra[name] = await asyncio.wait_for(source(), timeout)
-            except Exception as exc:  # health never raises
-                extra[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        breakers = self.breakers.status()
-        open_circuits = [c for c, b in breakers.items() if b["state"] == "OPEN"]
-        return {
-            "circuit_breakers": breakers,
-            "open_circuits": open_circuits,
-            "open_circuits_count": len(open_circuits),
-            "adapter": {
-                "healthy": adapter_healthy,
-                "details": {
-                    "ping_successful": ping,
-                    "producer_started": producer_started,
-                    "messages_sent": self._published,
-                    "messages_received": processed,
-                    "active_consumers": sum(1 for s in self._subscriptions.values() if s.active),
-                    "consumer_error_rate": round(100.0 * errors / max(1, processed + errors), 3),
-                    "consumers": consumers,
-                    "dead_lettered": self.publisher.dead_lettered
-                    + sum(s.stats.dead_lettered for s in self._subscriptions.values()),
-                    "dlq_write_failures": sum(
-                        s.stats.dlq_failures for s in self._subscriptions.values()
-                    ),
-                    "dlq_refused": sum(s.stats.dlq_refused for s in self._subscriptions.values()),
-                    "worker_restarts": sum(
-                        s.stats.worker_restarts for s in self._subscriptions.values()
-                    ),
-                    "consumer_faults": {
-                        s.health_key: s.stats.faults() for s in self._subscriptions.values()
-                    },
-                    "spool": self.publisher.spool_health(),
-                    "failed_consumers": failed_consumers,
-                    # Why nothing works when the broker refuses the credentials (else None).
-                    "authentication_error": adapter_stats.get("authentication_error"),
-                    **extra,
-                },
-            },
-            # A subscription stopped by a fatal error (fenced) no longer consumes.
-            "healthy": adapter_healthy and not open_circuits and not failed_consumers,
-            "config": {
-                "dlq_enabled": self.config.enable_dlq,
-                "validation_enabled": self.validate_on_publish,
-                "critical_channels": self.critical_channels,
-                "total_channels_monitored": len(breakers),
-            },
-        }
-
-
-_default_bus: EventBus | None = None
-
-
-def set_event_bus(bus: EventBus | None) -> None:
-    """Installs the process-wide bus that :func:`get_event_bus` returns."""
-    global _default_bus
-    _default_bus = bus
-
-
-def reset_event_bus() -> None:
-    """Forgets the process-wide bus (for tests); does not close it."""
-    set_event_bus(None)
-
-
-def get_event_bus() -> EventBus:
-    """The process-wide bus. If none was installed, one is built from the environment: on
-    Kafka (``RedpandaTransportAdapter``), or in memory when ``ENABLE_EVENT_BUS=false``. It
-    connects on first use."""
-    global _default_bus
-    if _default_bus is None:
-        config = EventBusConfig.from_env()
-        transport = TransportConfig.from_env()
-        adapter: TransportAdapter
-        if config.enable_event_bus:
-            from ..transports.kafka.adapter import RedpandaTransportAdapter
-
-            adapter = RedpandaTransportAdapter(event_bus_config=config, transport_config=transport)
-        else:
-            from ..transports.memory.adapter import MemoryTransportAdapter
-
-            logger.warning(
-                "ENABLE_EVENT_BUS=false: events stay in this process (in-memory transport)"
-            )
-            adapter = MemoryTransportAdapter(config, transport)
-        _default_bus = EventBus(adapter, event_bus_config=config, transport_config=transport)
-    return _default_bus
+        return await assemble_health(self, timeout)

@@ -60,6 +60,8 @@ def _bool(value: str) -> bool:
 
 COUNT = IntRange(1, INT32_MAX)
 SECONDS = FloatRange(0.0, MAX_SECONDS)
+#: A period (a zero one would spin).
+POSITIVE_SECONDS = FloatRange(0.001, MAX_SECONDS)
 POSITIVE_MS = IntRange(1, MAX_MS)
 DELAY_MS = IntRange(0, MAX_MS)
 #: librdkafka's ranges (CONFIGURATION.md) of the properties these settings become.
@@ -146,6 +148,9 @@ class EventBusConfig:
     #: How long a publish waits for a ping before deciding the broker is still away (only
     #: while its topic has events in the spool).
     spool_ping_timeout_seconds: float = 1.0
+    #: How often registered observers get each subscription's commits and lag (sampled
+    #: only while an observer besides the built-in counters is registered).
+    observer_sample_interval_seconds: float = 10.0
     topic_configs: dict[str, TopicConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -280,6 +285,13 @@ class EventBusConfig:
                 "a number of seconds >= 0",
             ),
             spool_dir=_read(e, "EVENT_BUS_SPOOL_DIR", ".eventbus-spool", str, "a directory"),
+            observer_sample_interval_seconds=_read(
+                e,
+                "EVENT_BUS_OBSERVER_SAMPLE_INTERVAL_SECONDS",
+                10.0,
+                POSITIVE_SECONDS.parse,
+                "a number of seconds > 0",
+            ),
         )
         check_spool_dir(config.spool_dir, "EVENT_BUS_SPOOL_DIR")
         if config.critical_publish_max_attempts < retry.max_attempts:
@@ -343,6 +355,10 @@ _EVENT_BUS_RULES: Rules = {
     "max_concurrent_partitions": (COUNT, "EVENT_BUS_MAX_CONCURRENT_PARTITIONS"),
     "close_timeout_seconds": (SECONDS, "EVENT_BUS_CLOSE_TIMEOUT_SECONDS"),
     "spool_ping_timeout_seconds": (SECONDS, None),
+    "observer_sample_interval_seconds": (
+        POSITIVE_SECONDS,
+        "EVENT_BUS_OBSERVER_SAMPLE_INTERVAL_SECONDS",
+    ),
 }
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,12 +49,17 @@ from ...exceptions import (
     FencedInstanceError,
     TransportTimeoutError,
 )
-from ..config.security import RedactingFilter, redact
+from ..config.security import RedactingFilter
+from ..observability.observer import Observer
+from ..reliability.backoff import Backoff, sleep_unless
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
 from ..wire.envelope import decode
+from .failures import PASS_THROUGH, describe, retriable
 from .handlers import Handler, make_invoker
+from .partition_worker import PartitionWorker
+from .stats import SubscriberStats
 
 logger = logging.getLogger("tradecore_eventbus.subscription")
 # Handler and filter exceptions are logged here, and they may quote a configured secret.
@@ -65,217 +69,12 @@ FilterFn = Callable[[dict[str, Any]], bool]
 #: Writes one failed record to the DLQ: (record, decoded event or None, error, retries).
 DeadLetterSink = Callable[[RecordLike, dict[str, Any] | None, BaseException, int], Awaitable[None]]
 
-#: Records queued per partition before it is paused.
-QUEUE_HIGH = 1000
-QUEUE_LOW = 250
 #: Marks are sent to the transport in batches of at most this many records (fewer when the
 #: commit batch is smaller: handled records not yet marked are handled again after a crash).
 MARK_CHUNK = 500
-#: Exceptions that are not a record's failure: cancellation, and the process being asked to
-#: stop (Ctrl-C, ``sys.exit``) or a coroutine being closed. They pass through every guard.
-PASS_THROUGH: tuple[type[BaseException], ...] = (
-    asyncio.CancelledError,
-    KeyboardInterrupt,
-    SystemExit,
-    GeneratorExit,
-)
-#: Longest error text kept in health (``last_error``).
-LAST_ERROR_CHARS = 500
-
-
-def describe(error: BaseException) -> str:
-    # Health and log lines quote it, and a handler's exception may quote a configured
-    # secret (decision 50): scrubbed before cutting.
-    text = redact(f"{type(error).__name__}: {error}")
-    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 3] + "..."
-
-
-def _event_of(record: RecordLike) -> dict[str, Any] | None:
-    """The record's event if it decodes (for its DLQ copy), else None (its bytes are kept)."""
-    try:
-        return record.event if record.event is not None else decode(record.value)
-    except Exception:
-        return None
-
-
-def retriable(error: BaseException) -> bool:
-    """Whether writing to the DLQ may succeed if tried again (the broker is away, ...).
-    Anything else (a refusal, a record that cannot be built) fails the same way again.
-    Refused credentials are not the record's fault: the write succeeds once they are fixed,
-    so the partition waits for that (decision 47)."""
-    return isinstance(error, EventBusError) and (
-        error.retriable or isinstance(error, AuthenticationError)
-    )
-
-
 State = Literal["starting", "active", "waiting_for_partitions", "fenced", "failed", "stopped"]
 #: Answers whether the cluster responded within the given time (``TransportAdapter.ping``).
 ClusterCheck = Callable[[], Awaitable[bool]]
-
-
-@dataclass
-class SubscriberStats:
-    messages_processed: int = 0
-    errors: int = 0
-    filtered: int = 0
-    dead_lettered: int = 0
-    dlq_failures: int = 0
-    skipped: int = 0
-    last_message_at: float | None = None
-    consecutive_empty_fetches: int = 0
-    current_backoff: float = 0.0
-    #: DLQ writes refused for good: logged with the record's coordinates and skipped (the
-    #: record itself stays in its topic at its offset).
-    dlq_refused: int = 0
-    #: Partition workers restarted after dying outside the per-record guard.
-    worker_restarts: int = 0
-    last_error: str | None = None
-    last_error_at: float | None = None
-
-    def error(self, error: BaseException) -> None:
-        self.last_error = describe(error)
-        self.last_error_at = time.time()
-
-    def as_health(self, active: bool) -> dict[str, Any]:
-        """The guide's counters of one consumer."""
-        age = (
-            None
-            if self.last_message_at is None
-            else round(time.monotonic() - self.last_message_at, 3)
-        )
-        return {
-            "messages_processed": self.messages_processed,
-            "errors": self.errors,
-            "last_message_age": age,
-            "active": active,
-            "consecutive_empty_fetches": self.consecutive_empty_fetches,
-            "current_backoff": self.current_backoff,
-        }
-
-    def faults(self) -> dict[str, Any]:
-        """What went wrong, beside the guide's per-consumer structure (health's
-        ``adapter.details.consumer_faults``)."""
-        return {
-            "dead_lettered": self.dead_lettered,
-            "dlq_write_failures": self.dlq_failures,
-            "dlq_refused": self.dlq_refused,
-            "skipped": self.skipped,
-            "worker_restarts": self.worker_restarts,
-            "last_error": self.last_error,
-            "last_error_at": self.last_error_at,
-        }
-
-
-class PartitionWorker:
-    def __init__(self, sub: Subscription, topic: str, partition: int) -> None:
-        self.sub = sub
-        self.tp = (topic, partition)
-        self.queue: deque[RecordLike] = deque()
-        self.paused = False
-        self._more = asyncio.Event()
-        #: The record being resolved: if the worker dies with it, it goes back to the queue.
-        self._current: RecordLike | None = None
-        self.task = asyncio.create_task(
-            self._supervise(), name=f"eventbus-partition-{topic}-{partition}"
-        )
-
-    def push(self, records: Sequence[RecordLike]) -> None:
-        self.queue.extend(records)
-        self._more.set()
-        if not self.paused and len(self.queue) >= QUEUE_HIGH:
-            self.sub.consumer.pause([self.tp])
-            self.paused = True
-
-    def wake(self) -> None:
-        self._more.set()
-
-    async def _supervise(self) -> None:
-        """Runs the worker; restarts it if it dies (after the handler backoff), from the
-        record it held. Dying repeatedly on one record sends that record to the DLQ path,
-        so a record that kills the worker cannot hold its partition forever."""
-        sub = self.sub
-        deaths = 0
-        last_offset: int | None = None
-        while True:
-            try:
-                await self._run()
-                return
-            except PASS_THROUGH:
-                raise
-            except BaseException as exc:
-                held = self._current
-                self._current = None
-                if held is not None:
-                    self.queue.appendleft(held)  # at-least-once: handled again after restart
-                sub.stats.errors += 1
-                sub.stats.error(exc)
-                if sub.stopping:
-                    logger.error(
-                        "subscriber %s: partition worker %s[%d] died while stopping",
-                        sub.health_key,
-                        *self.tp,
-                        exc_info=exc,
-                    )
-                    return
-                offset = held.offset if held is not None else None
-                deaths = deaths + 1 if offset is not None and offset == last_offset else 1
-                last_offset = offset
-                sub.stats.worker_restarts += 1
-                delay = sub.retry.delay_s(deaths)
-                logger.error(
-                    "subscriber %s: partition worker %s[%d] died at offset %s (%s); "
-                    "restarting in %.3fs",
-                    sub.health_key,
-                    *self.tp,
-                    offset,
-                    describe(exc),
-                    delay,
-                    exc_info=exc,
-                )
-                if not await sub._sleep(delay):
-                    return
-                if held is not None and deaths >= sub.retry.max_attempts:
-                    self.queue.popleft()
-                    self._current = held
-                    resolved = await sub._dead_letter(held, _event_of(held), exc, deaths - 1)
-                    self._current = None
-                    if not resolved:
-                        self.queue.appendleft(held)
-                        return
-                    sub.mark([held])
-                    deaths = 0
-
-    async def _run(self) -> None:
-        sub = self.sub
-        done: list[RecordLike] = []
-        try:
-            while not sub.stopping:
-                if not self.queue:
-                    if done:
-                        sub.mark(done)
-                        done = []
-                    self._more.clear()
-                    await self._more.wait()
-                    continue
-                # One concurrency slot for a run of records, not one per record.
-                async with sub.limit:
-                    while self.queue and len(done) < sub.mark_chunk and not sub.stopping:
-                        record = self._current = self.queue.popleft()
-                        resolved = await sub._handle_hook(record)
-                        self._current = None
-                        if not resolved:
-                            self.queue.appendleft(record)
-                            return  # stopping before it was resolved: not marked
-                        done.append(record)
-                if len(done) >= sub.mark_chunk:
-                    sub.mark(done)
-                    done = []
-                if self.paused and len(self.queue) <= QUEUE_LOW:
-                    self.sub.consumer.resume([self.tp])
-                    self.paused = False
-        finally:
-            if done:
-                sub.mark(done)
 
 
 @dataclass(eq=False)
@@ -303,6 +102,8 @@ class Subscription:
     #: Backoff between attempts to write a record to the DLQ while the broker does not take
     #: it (the publish retry policy); ``None``: the handler retry policy.
     dlq_retry: RetryConfig | None = None
+    #: The bus's observers (consumed, handler failed, worker restarted).
+    observers: Observer = field(default_factory=Observer)
 
     def __post_init__(self) -> None:
         self._invoke = make_invoker(self.handler)
@@ -492,6 +293,7 @@ class Subscription:
             logger.debug("subscriber %s: closing after %s: %s", self.health_key, error, exc)
 
     def mark(self, records: Sequence[RecordLike]) -> None:
+        self.observers.consumed(self.channel, self.group_id, len(records))
         if self.failure is not None:
             return  # nothing can be committed any more; the new owner handles them again
         try:
@@ -501,15 +303,13 @@ class Subscription:
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleeps unless stopping; returns False if it was interrupted by stop()."""
-        try:
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
+        return await sleep_unless(self._stop_event, seconds)
 
     async def _fetch_loop(self) -> None:
         block_s = self.block_ms / 1000.0
-        failures = 0
+        # The transport recovers from non-fatal errors by itself: back off a little (the
+        # caps of the handler retry schedule).
+        failures = Backoff(self.retry, jitter=False)
         while not self.stopping:
             try:
                 records = self.consumer.take(self.batch_size, decode_events=True)
@@ -519,13 +319,11 @@ class Subscription:
                 ):
                     await self._stop_after(exc)
                     return
-                # The transport recovers from non-fatal errors by itself; back off a little
-                # (the caps of the handler retry schedule).
                 if isinstance(exc, AuthenticationError):
                     # Refused credentials: nothing to debug in a traceback, and the same
                     # refusal every few seconds says nothing new (decision 48).
                     logger.log(
-                        logging.ERROR if failures == 0 else logging.DEBUG,
+                        logging.ERROR if failures.failures == 0 else logging.DEBUG,
                         "subscriber %s: %s; retrying until the broker accepts the credentials",
                         self.health_key,
                         exc,
@@ -534,11 +332,10 @@ class Subscription:
                     logger.exception("subscriber %s: fetching records failed", self.health_key)
                 self.stats.errors += 1
                 self.stats.error(exc)
-                failures += 1
-                if not await self._sleep(self.retry.delay_cap_ms(failures) / 1000.0):
+                if not await self._sleep(failures.next_delay_s()):
                     return
                 continue
-            failures = 0
+            failures.reset()
             if self.state == "waiting_for_partitions" and self.consumer.assigned:
                 self._now_live()
             if not records:
@@ -624,6 +421,7 @@ class Subscription:
 
     async def _run_handler(self, record: RecordLike, event: dict[str, Any]) -> bool:
         attempt = 0
+        backoff: Backoff | None = None  # made on the first failure: none on the hot path
         while True:
             attempt += 1
             try:
@@ -634,6 +432,7 @@ class Subscription:
                 # The event does not fit the handler's model: retrying cannot help.
                 self.stats.errors += 1
                 self.stats.error(exc)
+                self.observers.handler_failed(self.channel, self.group_id, exc, attempt)
                 logger.error("subscriber %s: %s", self.health_key, exc)
                 return await self._dead_letter(record, event, exc, attempt - 1)
             except BaseException as exc:
@@ -650,13 +449,16 @@ class Subscription:
                     attempt,
                     describe(exc),
                 )
+                self.observers.handler_failed(self.channel, self.group_id, exc, attempt)
+                if backoff is None:
+                    backoff = Backoff(self.retry)
                 if attempt < self.retry.max_attempts:
-                    delay = self.retry.delay_s(attempt)
+                    delay = backoff.next_delay_s()
                 elif self.dead_letter is not None:
                     return await self._dead_letter(record, event, exc, attempt - 1)
                 else:
                     # No DLQ: keep trying, holding back this partition only.
-                    delay = max(self.retry.delay_s(attempt), self.retry.max_delay_ms / 1000.0)
+                    delay = max(backoff.next_delay_s(), self.retry.max_delay_ms / 1000.0)
                 self.stats.current_backoff = delay
                 if not await self._sleep(delay):
                     return False
@@ -683,10 +485,8 @@ class Subscription:
                 record.offset,
             )
             return True
-        backoff = self.dlq_retry or self.retry
-        attempt = 0
+        backoff = Backoff(self.dlq_retry or self.retry)
         while True:
-            attempt += 1
             try:
                 await self.dead_letter(record, event, error, retries)
             except PASS_THROUGH:
@@ -711,7 +511,7 @@ class Subscription:
                         record.offset,
                     )
                     return True
-                delay = backoff.delay_s(min(attempt, 64))
+                delay = backoff.next_delay_s()
                 self.stats.dlq_failures += 1
                 self.stats.current_backoff = delay
                 self.stats.error(exc)

@@ -35,14 +35,13 @@ from ...exceptions import (
 )
 from ..bus.arguments import check_event, check_key, check_name
 from ..bus.event_bus import EventBus
-from ..publishing.pipeline import refused_for_good
 from ..publishing.prepare import prepare_one
-from ..reliability.dead_letter import Failure, record_size_limit
-from ..reliability.dead_letter_values import writable_dlq_record
+from ..reliability.backoff import Backoff
+from ..reliability.dead_letters.record import Failure
+from ..reliability.dead_letters.writer import DeadLetter
 from ..reliability.retry import RetryConfig
 from ..transports.structs import OutgoingRecord
 from ..wire.envelope import headers_for
-from ..wire.topics import dlq_channel
 from .postgres import NOTIFY_CHANNEL, PostgresStore
 from .sqlite import SqliteStore
 from .store import ClaimedBatch, OutboxRow, OutboxStore, RowFailure
@@ -198,19 +197,17 @@ class OutboxService:
 
     async def _relay(self) -> None:
         last_cleanup = time.monotonic()
-        backoff = 0.0
-        failed_cycles = 0
+        # After a failed cycle: the relay's retry schedule (its caps), at least one poll.
+        failures = Backoff(self.retry, jitter=False, floor_s=self.poll_interval)
         while not self._stopping:
             self._wake.clear()
+            backoff = 0.0
             try:
                 published = await self.run_once()
-                backoff = 0.0
-                failed_cycles = 0
+                failures.reset()
             except Exception:
                 logger.exception("outbox relay cycle failed")
-                # The relay's retry schedule (its caps), at least one poll interval.
-                failed_cycles += 1
-                backoff = max(self.retry.delay_cap_ms(failed_cycles) / 1000.0, self.poll_interval)
+                backoff = failures.next_delay_s()
                 published = 0
             if time.monotonic() - last_cleanup >= self.cleanup_interval:
                 last_cleanup = time.monotonic()
@@ -270,9 +267,7 @@ class OutboxService:
                 for r in stream_rows
             ]
             try:
-                await self.bus.adapter.producer().send_batch(
-                    self.bus.adapter.topic_for(stream), records
-                )
+                await self.bus.publisher.send_durable(self.bus.adapter.topic_for(stream), records)
                 published += stream_rows
             except BatchDeliveryError as exc:
                 for row, result in zip(stream_rows, exc.results, strict=True):
@@ -309,10 +304,11 @@ class OutboxService:
             )
 
     async def _to_dlq(self, dead: list[RowFailure]) -> list[RowFailure]:
+        """The dead rows whose event the DLQ now has (or refused for good: the row marked
+        dead is then the copy kept, decision 53)."""
         buried: list[RowFailure] = []
         for f in dead:
-            dlq = dlq_channel(f.row.stream_name, self.bus.config.dlq_topic_suffix)
-            record = writable_dlq_record(
+            letter = DeadLetter(
                 Failure(
                     original_channel=f.row.stream_name,
                     error_type="OutboxPublishError",
@@ -322,31 +318,11 @@ class OutboxService:
                 event=json.loads(f.row.payload),
                 raw_value=f.row.payload.encode(),
                 key=f.row.partition_key.encode() if f.row.partition_key is not None else None,
-                # The whole event stays in the outbox row (marked dead).
-                max_bytes=record_size_limit(self.bus.transport_config),
                 original_topic=self.bus.adapter.topic_for(f.row.stream_name),
+                event_id=f.row.event_id,
             )
-            try:
-                await self.bus.publisher.ensure_channel(dlq, required=False)
-                await self.bus.adapter.producer().send_batch(
-                    self.bus.adapter.topic_for(dlq), [record]
-                )
-            except EventBusError as exc:
-                cause = exc.results[0] if isinstance(exc, BatchDeliveryError) else exc
-                if not refused_for_good(cause):
-                    logger.error("outbox: writing row %d to %s failed: %s", f.row.id, dlq, exc)
-                    continue
-                # The DLQ refuses its copy for good too (too large, say): the row itself,
-                # marked dead with its payload, is the copy kept for an operator; left
-                # pending it would be retried for ever (decision 53).
-                logger.error(
-                    "outbox: %s refused row %d (%s) for good (%s); it stays in the outbox as dead",
-                    dlq,
-                    f.row.id,
-                    f.row.event_id,
-                    cause,
-                )
-            buried.append(f)
+            if await self.bus.dead_letters.write_outbox_row(f.row.stream_name, letter, f.row.id):
+                buried.append(f)
         return buried
 
     async def health(self) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from tradecore_eventbus import _core
 
 from ...exceptions import EventValidationError
-from ..transports.protocol import ProducerLike
+from ..transports.protocol import EncodedSender, ProducerLike
 from ..transports.structs import OutgoingRecord
 from ..validation.registry import EVENT_TYPE_TO_PYDANTIC_MODEL, validate_event
 from ..wire.envelope import _json_default, encode, enrich, headers_for, refuse_non_finite
@@ -79,6 +79,19 @@ class PythonBatch:
         return await producer.send_batch(topic, [self.events[i].record for i in indices])
 
 
+_SENDS_ENCODED: dict[type, bool] = {}
+
+
+def sends_encoded(producer: ProducerLike) -> TypeGuard[EncodedSender]:
+    """Whether the producer declares the encoded fast path (``EncodedSender``); looked up
+    once per producer type, since an ``isinstance`` on a protocol inspects its members."""
+    kind = type(producer)
+    found = _SENDS_ENCODED.get(kind)
+    if found is None:
+        found = _SENDS_ENCODED[kind] = isinstance(producer, EncodedSender)
+    return found
+
+
 class RustBatch:
     """Events enriched and encoded by the Rust core; sent without leaving Rust when the
     producer is the Rust one."""
@@ -108,13 +121,9 @@ class RustBatch:
     async def send(
         self, producer: ProducerLike, topic: str, indices: Sequence[int]
     ) -> Sequence[tuple[int, int]]:
-        send_encoded = getattr(producer, "send_encoded", None)
-        if send_encoded is not None:
+        if sends_encoded(producer):
             whole = len(indices) == len(self.batch)
-            result: Sequence[tuple[int, int]] = await send_encoded(
-                topic, self.batch, None if whole else list(indices)
-            )
-            return result
+            return await producer.send_encoded(topic, self.batch, None if whole else indices)
         return await producer.send_batch(topic, [self.record(i) for i in indices])
 
 

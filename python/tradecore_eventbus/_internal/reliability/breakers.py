@@ -8,16 +8,25 @@ from typing import Any
 from tradecore_eventbus import _core
 
 from ..config.settings import CircuitBreakerConfig, EventBusConfig
+from ..observability.observer import Observer
 
 
 class BreakerRegistry:
     """Creates each channel's breaker on first use, with the critical settings for channels
     marked critical. ``clock`` (a ``_core.ManualClock``) lets tests drive time."""
 
-    def __init__(self, config: EventBusConfig, clock: _core.ManualClock | None = None) -> None:
+    def __init__(
+        self,
+        config: EventBusConfig,
+        clock: _core.ManualClock | None = None,
+        observers: Observer | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.observers = observers or Observer()
         self._breakers: dict[str, _core.CircuitBreaker] = {}
+        #: The state each breaker was last seen in, to report transitions.
+        self._seen: dict[str, str] = {}
         self._critical: set[str] = set()
 
     def mark_critical(self, channel: str) -> None:
@@ -26,6 +35,7 @@ class BreakerRegistry:
         self._critical.add(channel)
         # Marked after first use: start over with the critical settings.
         self._breakers.pop(channel, None)
+        self._seen.pop(channel, None)
 
     def is_critical(self, channel: str) -> bool:
         return channel in self._critical
@@ -52,13 +62,23 @@ class BreakerRegistry:
                 clock=self.clock,
             )
             self._breakers[channel] = breaker
+            self._seen[channel] = breaker.state
         return breaker
+
+    def observe(self, channel: str, breaker: _core.CircuitBreaker) -> None:
+        """Reports a transition since the breaker was last looked at (after each send)."""
+        state = breaker.state
+        seen = self._seen.get(channel, state)
+        if state != seen:
+            self._seen[channel] = state
+            self.observers.breaker_transition(channel, seen, state)
 
     def status(self) -> dict[str, dict[str, Any]]:
         """The guide's per-channel stats."""
         out: dict[str, dict[str, Any]] = {}
         for channel, breaker in sorted(self._breakers.items()):
             s = breaker.stats()
+            self.observe(channel, breaker)
             last = s["last_failure_time"]
             out[channel] = {
                 "state": s["state"],

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from tradecore_eventbus import _core
 
 from ..wire.topics import topic_for, topic_specs
 from .structs import ConsumerSpec, HeaderList, Mode, OutgoingRecord, TopicSpec
@@ -61,6 +63,15 @@ class RecordLike(Protocol):
 
 
 class ProducerLike(Protocol):
+    """What a transport's producer provides. ``send_batch`` resolves to (partition, offset)
+    per record, in order, once the broker acknowledged all of them; when any failed it
+    raises ``BatchDeliveryError`` whose ``results`` hold, per record, the delivery or the
+    error. The error contract decides DLQ versus spool (``publishing/pipeline.py``): set
+    ``retriable=True`` on outages (retried, then spooled if the broker stays unreachable:
+    ``BrokerUnavailableError``, ``TransportTimeoutError``, ``QueueFullError``), leave it
+    False on refusals (dead-lettered), and set ``possibly_persisted=True`` on a delivery
+    that may have been written (never resent blindly; looked up first)."""
+
     def send_batch(
         self, topic: str, records: Sequence[OutgoingRecord]
     ) -> Awaitable[list[tuple[int, int]]]: ...
@@ -68,6 +79,18 @@ class ProducerLike(Protocol):
     def close(self, timeout: float = 30.0) -> Awaitable[None]: ...
     def in_flight(self) -> int: ...
     def stats(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class EncodedSender(Protocol):
+    """The fast path a producer may offer: sending a batch the Rust encoder made
+    (``_core.EncodedBatch``) without turning it into Python records first. A transport
+    declares it by implementing ``send_encoded`` (checked by type, ``isinstance``);
+    without it, batches go through ``send_batch``."""
+
+    def send_encoded(
+        self, topic: str, batch: _core.EncodedBatch, indices: Sequence[int] | None = None
+    ) -> Awaitable[Sequence[tuple[int, int]]]: ...
 
 
 class ConsumerLike(Protocol):
@@ -89,6 +112,11 @@ class ConsumerLike(Protocol):
     def assigned(self) -> bool:
         """Whether the group has assigned partitions (possibly none) since ``subscribe``."""
 
+    def lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, records not yet fetched) per assigned partition whose end
+        offset is known, from what the client already knows (no request to the broker)."""
+        ...
+
     def stats(self) -> Mapping[str, Any]: ...
 
 
@@ -99,6 +127,9 @@ class TransportAdapter(ABC):
     name: str = "transport"
     event_bus_config: EventBusConfig
     transport_config: TransportConfig
+    #: ``TransportConfig`` fields the adapter's own constructor arguments set; an
+    #: ``EventBus(transport_config=...)`` is not compared on them (``bus/configs.py``).
+    own_fields: frozenset[str] = frozenset()
 
     @property
     def default_consumer_group(self) -> str | None:

@@ -14,7 +14,10 @@ from tradecore_eventbus import _core
 from ....exceptions import ClosedError, EventBusError, TransportTimeoutError
 from ...config.consumer_groups import WorkerType
 from ...config.settings import EventBusConfig, TransportConfig
+from ...reliability.backoff import Backoff
+from ...reliability.backoff import sleep as backoff_sleep
 from ...wire.envelope import event_id_of
+from ..poll import poll_batch
 from ..protocol import (
     ConsumerLike,
     ConsumerSpec,
@@ -22,7 +25,6 @@ from ..protocol import (
     TopicSpec,
     TransportAdapter,
 )
-from .poll import poll_batch
 
 logger = logging.getLogger("tradecore_eventbus.redpanda")
 
@@ -51,6 +53,12 @@ class RedpandaTransportAdapter(TransportAdapter):
         if client_id:
             tc = replace(tc, client_id=client_id)
         self.transport_config = tc
+        #: Settings this adapter's own arguments gave (they win over ``transport_config``).
+        self.own_fields = frozenset(
+            name
+            for name, value in (("bootstrap_servers", bootstrap_servers), ("client_id", client_id))
+            if value
+        )
         self.event_bus_config = (
             event_bus_config if event_bus_config is not None else EventBusConfig.from_env()
         )
@@ -155,15 +163,18 @@ class RedpandaTransportAdapter(TransportAdapter):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            # Right after a broker comes back its partitions may briefly have no leader.
+            # Right after a broker comes back its partitions may briefly have no leader:
+            # retried on the publish schedule (its caps) within the lookup's time.
+            backoff = Backoff(self.event_bus_config.publish_retry, jitter=False)
             while True:
                 try:
                     plan = await reader.assign_from_time(topic, since_ms, timeout)
                     break
                 except EventBusError as exc:
-                    if not exc.retriable or loop.time() + 0.5 > deadline:
+                    delay = backoff.next_delay_s()
+                    if not exc.retriable or loop.time() + delay > deadline:
                         raise
-                    await asyncio.sleep(0.5)
+                    await backoff_sleep(delay)
             remaining = {p: end for p, start, end in plan if start < end}
             while remaining and loop.time() < deadline:
                 for record in await poll_batch(reader, 500, min(1.0, deadline - loop.time())):

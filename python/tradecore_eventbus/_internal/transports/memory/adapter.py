@@ -566,6 +566,15 @@ class MemoryConsumer:
         self._stored.clear()
         self._wake.set()
 
+    def lag(self) -> list[tuple[str, int, int]]:
+        """Per assigned partition: records after this member's fetch position."""
+        if self._closed or self._crashed:
+            return []
+        return [
+            (topic, partition, max(0, self._broker.end_offset(topic, partition) - position))
+            for (topic, partition), position in sorted(self._positions.items())
+        ]
+
     def stats(self) -> dict[str, Any]:
         return {
             **self._stats,

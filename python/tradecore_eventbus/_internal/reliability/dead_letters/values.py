@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..transports.structs import HeaderList, OutgoingRecord
-from ..wire.envelope import format_path, non_finite_paths, without_non_finite
-from .dead_letter import Failure, dlq_record
+from ...transports.structs import HeaderList, OutgoingRecord
+from ...wire.envelope import format_path, non_finite_paths, without_non_finite
+from .record import Failure, dlq_record
 
 #: How many fields the note in ``error_message`` names at most.
 _NAMED_FIELDS = 20

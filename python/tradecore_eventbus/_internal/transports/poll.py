@@ -1,13 +1,16 @@
-"""Helpers over the Rust transport (``tradecore_eventbus._core``)."""
+"""Reading records from any transport's consumer."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from ...._core import Consumer, Record
+from .protocol import ConsumerLike, RecordLike
 
 
-async def poll_batch(consumer: Consumer, max_records: int, timeout: float) -> list[Record]:
+async def poll_batch(
+    consumer: ConsumerLike, max_records: int, timeout: float
+) -> Sequence[RecordLike]:
     """Up to ``max_records`` records: as soon as any are here, or ``[]`` after ``timeout``.
 
     Cancel-safe: records are only taken (synchronously) once they are here, so cancelling

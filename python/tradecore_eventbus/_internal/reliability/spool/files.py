@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..transports.structs import OutgoingRecord
+from ...transports.structs import OutgoingRecord
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import DeserializationError
-from ..config.security import redact
-from ..transports.structs import HeaderList, OutgoingRecord
-from ..wire.envelope import decode, encode, utc_timestamp
+from ....exceptions import DeserializationError
+from ...config.security import redact
+from ...transports.structs import HeaderList, OutgoingRecord
+from ...wire.envelope import decode, encode, utc_timestamp
 
 if TYPE_CHECKING:
-    from ..config.settings import TransportConfig
+    from ...config.settings import TransportConfig
 
 HEADER_PREFIX = "dlq."
 METADATA_KEY = "_dlq_metadata"
