@@ -381,8 +381,7 @@ class TransportConfig:
     producer_delivery_timeout_ms: int = 30_000
     producer_enable_idempotence: bool = True
     #: Records carry ``event_type``, ``event_id`` and ``content-type`` headers besides the
-    #: JSON value (which holds the same). Off by default: they cost about a third of the
-    #: publish throughput.
+    #: JSON value (which holds the same). Off by default (decision 31).
     producer_event_headers: bool = False
     consumer_group_id_prefix: str = "tradecore"
     consumer_session_timeout_ms: int = 45_000
