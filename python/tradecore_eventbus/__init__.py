@@ -39,6 +39,7 @@ from .exceptions import (
     UnknownTopicError,
 )
 from .memory_adapter import MemoryTransportAdapter
+from .observers import Observer
 from .outbox_service import OutboxService, PgClient
 from .redpanda_adapter import RedpandaTransportAdapter
 from .retry import RetryConfig
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidTopicError",
     "KafkaError",
     "MemoryTransportAdapter",
+    "Observer",
     "OutboxService",
     "PgClient",
     "Producer",

@@ -23,7 +23,6 @@ class Counters(Observer):
         self.consumed_events = 0
         self.handler_failures = 0
         self.worker_restarts = 0
-        self.offset_commits = 0
         self.breaker_transitions = 0
 
     def published(self, channel: str, count: int, latency_s: float) -> None:
@@ -62,9 +61,6 @@ class Counters(Observer):
 
     def worker_restarted(self, channel: str, group: str, partition: int) -> None:
         self.worker_restarts += 1
-
-    def offsets_committed(self, channel: str, group: str, count: int) -> None:
-        self.offset_commits += count
 
     def breaker_transition(self, channel: str, old_state: str, new_state: str) -> None:
         self.breaker_transitions += 1

@@ -1,6 +1,6 @@
 """Calling the registered observers: only the callbacks an observer overrides are called,
 so an observer that counts publishes costs nothing on the consume path, and with only the
-built-in counters a publish costs one call per batch (decision 62)."""
+built-in counters a publish costs one call per batch (decision 65)."""
 
 from __future__ import annotations
 
