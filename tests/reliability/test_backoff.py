@@ -14,9 +14,11 @@ POLICY = RetryConfig(max_attempts=4, initial_delay_ms=100, max_delay_ms=350, bac
 def test_without_jitter_the_delays_are_the_schedules_caps_and_counted() -> None:
     backoff = Backoff(POLICY, jitter=False)
     assert [backoff.next_delay_s() for _ in range(4)] == [0.1, 0.2, 0.35, 0.35]
-    assert backoff.failures == 4 and backoff.exhausted
+    assert backoff.failures == 4
+    assert backoff.exhausted
     backoff.reset()
-    assert backoff.failures == 0 and not backoff.exhausted
+    assert backoff.failures == 0
+    assert not backoff.exhausted
     assert backoff.next_delay_s() == 0.1
 
 
