@@ -174,71 +174,19 @@ class EventBusConfig:
     @classmethod
     def from_env(cls, env: Env | None = None) -> EventBusConfig:
         e: Env = os.environ if env is None else env
-        cb = CircuitBreakerConfig(
-            failure_threshold=_read(
-                e, "EVENT_BUS_CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5, COUNT.parse, "a count"
-            ),
-            success_threshold=_read(
-                e, "EVENT_BUS_CIRCUIT_BREAKER_SUCCESS_THRESHOLD", 3, COUNT.parse, "a count"
-            ),
-            timeout_seconds=_read(
-                e,
-                "EVENT_BUS_CIRCUIT_BREAKER_TIMEOUT_SECONDS",
-                30.0,
-                SECONDS.parse,
-                "a number of seconds >= 0",
-            ),
-            half_open_calls=_read(
-                e, "EVENT_BUS_CIRCUIT_BREAKER_HALF_OPEN_CALLS", 3, COUNT.parse, "a count"
-            ),
+        cb = _breaker_from_env(e, "EVENT_BUS_CIRCUIT_BREAKER", CircuitBreakerConfig())
+        critical = _breaker_from_env(
+            e,
+            "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER",
+            CircuitBreakerConfig(failure_threshold=3, timeout_seconds=15.0),
+            shared=cb,
         )
-        critical = CircuitBreakerConfig(
-            failure_threshold=_read(
-                e,
-                "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_FAILURE_THRESHOLD",
-                3,
-                COUNT.parse,
-                "a count",
-            ),
-            success_threshold=cb.success_threshold,
-            timeout_seconds=_read(
-                e,
-                "EVENT_BUS_CRITICAL_CIRCUIT_BREAKER_TIMEOUT_SECONDS",
-                15.0,
-                SECONDS.parse,
-                "a number of seconds >= 0",
-            ),
-            half_open_calls=cb.half_open_calls,
-        )
-        retry = RetryConfig(
-            max_attempts=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_MAX_ATTEMPTS", 5, COUNT.parse, "a count"
-            ),
-            initial_delay_ms=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_INITIAL_DELAY_MS", 200, DELAY_MS.parse, "a delay"
-            ),
-            max_delay_ms=_read(
-                e, "EVENT_BUS_PUBLISH_RETRY_MAX_DELAY_MS", 5000, DELAY_MS.parse, "a delay"
-            ),
-            backoff_factor=_read(
-                e,
-                "EVENT_BUS_PUBLISH_RETRY_BACKOFF_FACTOR",
-                2.0,
-                FloatRange(1.0, 1e6).parse,
-                "a number >= 1.0",
-            ),
-        )
-        handler_retry = RetryConfig(
-            max_attempts=_read(
-                e, "EVENT_BUS_HANDLER_RETRY_MAX_ATTEMPTS", 3, COUNT.parse, "a count"
-            ),
-            initial_delay_ms=_read(
-                e, "EVENT_BUS_HANDLER_RETRY_INITIAL_DELAY_MS", 100, DELAY_MS.parse, "a delay"
-            ),
-            max_delay_ms=_read(
-                e, "EVENT_BUS_HANDLER_RETRY_MAX_DELAY_MS", 2000, DELAY_MS.parse, "a delay"
-            ),
-            backoff_factor=retry.backoff_factor,
+        retry = _retry_from_env(e, "EVENT_BUS_PUBLISH_RETRY", RetryConfig())
+        handler_retry = _retry_from_env(
+            e,
+            "EVENT_BUS_HANDLER_RETRY",
+            RetryConfig(max_attempts=3, initial_delay_ms=100, max_delay_ms=2000),
+            shared=retry,
         )
         config = cls(
             enable_event_bus=_read(e, "ENABLE_EVENT_BUS", True, _bool, "true or false"),
@@ -360,6 +308,58 @@ _EVENT_BUS_RULES: Rules = {
         "EVENT_BUS_OBSERVER_SAMPLE_INTERVAL_SECONDS",
     ),
 }
+
+
+def _breaker_from_env(
+    e: Env, prefix: str, default: CircuitBreakerConfig, shared: CircuitBreakerConfig | None = None
+) -> CircuitBreakerConfig:
+    """A breaker's settings from ``{prefix}_FAILURE_THRESHOLD`` and ``_TIMEOUT_SECONDS`` (and,
+    without ``shared``, ``_SUCCESS_THRESHOLD`` and ``_HALF_OPEN_CALLS``; with it, those two
+    are ``shared``'s: critical breakers recover like the others)."""
+    seconds = "a number of seconds >= 0"
+    return CircuitBreakerConfig(
+        failure_threshold=_read(
+            e, f"{prefix}_FAILURE_THRESHOLD", default.failure_threshold, COUNT.parse, "a count"
+        ),
+        success_threshold=shared.success_threshold
+        if shared is not None
+        else _read(
+            e, f"{prefix}_SUCCESS_THRESHOLD", default.success_threshold, COUNT.parse, "a count"
+        ),
+        timeout_seconds=_read(
+            e, f"{prefix}_TIMEOUT_SECONDS", default.timeout_seconds, SECONDS.parse, seconds
+        ),
+        half_open_calls=shared.half_open_calls
+        if shared is not None
+        else _read(e, f"{prefix}_HALF_OPEN_CALLS", default.half_open_calls, COUNT.parse, "a count"),
+    )
+
+
+def _retry_from_env(
+    e: Env, prefix: str, default: RetryConfig, shared: RetryConfig | None = None
+) -> RetryConfig:
+    """A retry policy from ``{prefix}_MAX_ATTEMPTS``, ``_INITIAL_DELAY_MS``, ``_MAX_DELAY_MS``
+    and (without ``shared``; with it, ``shared``'s) ``_BACKOFF_FACTOR``."""
+    return RetryConfig(
+        max_attempts=_read(
+            e, f"{prefix}_MAX_ATTEMPTS", default.max_attempts, COUNT.parse, "a count"
+        ),
+        initial_delay_ms=_read(
+            e, f"{prefix}_INITIAL_DELAY_MS", default.initial_delay_ms, DELAY_MS.parse, "a delay"
+        ),
+        max_delay_ms=_read(
+            e, f"{prefix}_MAX_DELAY_MS", default.max_delay_ms, DELAY_MS.parse, "a delay"
+        ),
+        backoff_factor=shared.backoff_factor
+        if shared is not None
+        else _read(
+            e,
+            f"{prefix}_BACKOFF_FACTOR",
+            default.backoff_factor,
+            FloatRange(1.0, 1e6).parse,
+            "a number >= 1.0",
+        ),
+    )
 
 
 def _dlq_suffix(value: str) -> str:
