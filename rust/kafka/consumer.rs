@@ -184,7 +184,8 @@ impl KafkaConsumer {
             rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr())
         })
         .map(QueueRef)
-        .ok_or_else(|| Error::Config("librdkafka gave no consumer queue".into()))?;
+        // Not a setting the caller can fix: librdkafka failing here is a fault of the core.
+        .ok_or_else(|| Error::Internal("librdkafka gave no consumer queue".into()))?;
         let ctx = consumer.context().clone();
         let handle = Arc::new(Handle { queue, consumer });
         {

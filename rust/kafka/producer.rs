@@ -316,7 +316,8 @@ impl KafkaProducer {
             std::thread::Builder::new()
                 .name("tradecore-enqueue".into())
                 .spawn(move || enqueue_forever(shared, inbox))
-                .map_err(|e| Error::Config(format!("cannot start the enqueue thread: {e}")))?;
+                // The OS refused a thread (a resource limit): no setting of ours is wrong.
+                .map_err(|e| Error::Internal(format!("cannot start the enqueue thread: {e}")))?;
         }
         Ok(Arc::new(KafkaProducer {
             shared,
@@ -444,7 +445,11 @@ impl KafkaProducer {
                 );
             }
             job.tracker.handed_over();
-            return Err(Error::Closed("producer's enqueue thread"));
+            // A bug, not a close: the caller did not close this producer.
+            return Err(Error::Internal(
+                "the producer's enqueue thread is gone (it panicked); the records were not sent"
+                    .into(),
+            ));
         }
         Ok(PendingSend { tracker })
     }
