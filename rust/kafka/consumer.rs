@@ -432,8 +432,9 @@ impl KafkaConsumer {
     }
 
     /// [`wait`](Self::wait) with a callback: `f(true)` from the thread that sees records or
-    /// events arrive (at once if some are here already), or `f(false)` once `timeout`
-    /// passed or when closed. Called exactly once. The Python `wait` settles its future
+    /// events arrive (at once if some are here already) and when the consumer closes during
+    /// the wait (the next `drain` says it is closed), or `f(false)` once `timeout` passed or
+    /// at once if it was closed already. Called exactly once. The Python `wait` settles its future
     /// from `f`, so an arriving record reaches the event loop without a tokio task's hop.
     pub fn wait_then(&self, timeout: Duration, f: impl FnOnce(bool) + Send + 'static) {
         if self.is_closed() {

@@ -13,7 +13,7 @@ use super::error::{Error, ErrorKind};
 use super::producer::{KafkaProducer, OutRecord};
 use super::settings::{ConsumerSettings, ProducerSettings};
 
-fn producer(
+pub(super) fn producer(
     mock: &MockCluster<'_, impl rdkafka::ClientContext>,
     timeout_ms: u32,
 ) -> std::sync::Arc<KafkaProducer> {
@@ -23,14 +23,14 @@ fn producer(
     KafkaProducer::new(&settings).expect("producer")
 }
 
-fn records(values: &[Vec<u8>]) -> impl ExactSizeIterator<Item = OutRecord<'_>> {
+pub(super) fn records(values: &[Vec<u8>]) -> impl ExactSizeIterator<Item = OutRecord<'_>> {
     values.iter().map(|v| OutRecord {
         value: Some(v),
         ..OutRecord::default()
     })
 }
 
-fn values(n: usize) -> Vec<Vec<u8>> {
+pub(super) fn values(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| format!("v{i}").into_bytes()).collect()
 }
 
@@ -151,7 +151,7 @@ async fn a_downed_broker_times_deliveries_out_and_recovers_when_up() {
 }
 
 /// A one-broker mock cluster whose topic "events" holds `n` records.
-async fn cluster_with_events(
+pub(super) async fn cluster_with_events(
     partitions: i32,
     n: usize,
 ) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
@@ -166,7 +166,10 @@ async fn cluster_with_events(
 }
 
 /// Drains `consumer` until `n` records arrived.
-async fn take_all(consumer: &KafkaConsumer, n: usize) -> Vec<super::consumer::RecordData> {
+pub(super) async fn take_all(
+    consumer: &KafkaConsumer,
+    n: usize,
+) -> Vec<super::consumer::RecordData> {
     let mut got = Vec::new();
     while got.len() < n {
         got.extend(consumer.drain(100).unwrap());

@@ -94,6 +94,12 @@ impl PendingSend {
     pub fn is_empty(&self) -> bool {
         self.tracker.is_empty()
     }
+
+    /// Whether every record has its outcome (tests: register a callback after the end).
+    #[cfg(test)]
+    pub(crate) fn is_done(&self) -> bool {
+        self.tracker.is_done()
+    }
 }
 
 /// Builds librdkafka headers from (name, value) pairs.
