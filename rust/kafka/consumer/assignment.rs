@@ -78,6 +78,11 @@ impl KafkaConsumer {
         consumer
             .assign(&assign)
             .map_err(|e| Error::from_kafka("assign", e))?;
+        // `assign` replaces the whole assignment.
+        self.ctx.starts.clear();
+        for (p, start, _) in &plan {
+            self.ctx.starts.assigned(topic, *p, Offset::Offset(*start));
+        }
         Ok(plan)
     }
 

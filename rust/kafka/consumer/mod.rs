@@ -10,6 +10,7 @@
 mod assignment;
 mod commit;
 mod handle;
+mod lag;
 mod record;
 mod waiting;
 
