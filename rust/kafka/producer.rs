@@ -2,11 +2,11 @@
 //! hands its records to librdkafka in call order; the call resolves once, when the broker
 //! acknowledged (or refused) every record of it.
 //!
-//! Why a thread: copying records into librdkafka (headers, key, value) cost about a quarter
-//! of a batch publish on the thread that holds the GIL. On its own thread it overlaps with
-//! encoding the next batch. One thread per producer, one FIFO: records are enqueued in the
-//! order of the send calls, including when librdkafka's queue is full (then the thread
-//! waits, and every later job waits behind it).
+//! Why a thread: copying records into librdkafka (headers, key, value) is a sizeable part of
+//! a batch publish (decision 57), and on the thread that holds the GIL it would hold up
+//! encoding the next batch; on its own thread the two overlap. One thread per producer, one
+//! FIFO: records are enqueued in the order of the send calls, including when librdkafka's
+//! queue is full (then the thread waits, and every later job waits behind it).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -390,9 +390,9 @@ impl KafkaProducer {
 
     /// Hands the records of `source` to librdkafka in call order; never blocks. A small send
     /// made while the enqueue thread has nothing waiting goes in on the caller's thread: a
-    /// hop to another thread costs more than copying a few records, and showed in the
-    /// latency tail. Anything else (or the rest, if librdkafka's queue is full) becomes a
-    /// job for the enqueue thread.
+    /// hop to another thread costs more than copying a few records, and such hops made the
+    /// latency tail (decision 35). Anything else (or the rest, if librdkafka's queue is
+    /// full) becomes a job for the enqueue thread.
     pub fn enqueue_source(
         &self,
         topic: &str,

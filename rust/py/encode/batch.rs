@@ -7,8 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 /// Byte strings stored end to end in one buffer: a batch of 1,000 events costs a handful of
-/// allocations instead of thousands (the publish path was spending a quarter of its time in
-/// malloc and free).
+/// allocations instead of thousands, on a path where malloc and free showed (decision 57).
 #[derive(Default)]
 pub(super) struct Arena {
     data: Vec<u8>,
