@@ -12,7 +12,7 @@ use pyo3::types::PyDict;
 #[path = "../../rust/events.rs"]
 pub mod events;
 
-#[path = "../../rust/py/encode.rs"]
+#[path = "../../rust/py/encode/mod.rs"]
 pub mod encode;
 
 #[path = "../../rust/wire/mod.rs"]

@@ -54,6 +54,12 @@ class InvalidArgumentError(EventBusError, ValueError):
     """A call got an argument it cannot use."""
 
 
+class InternalError(EventBusError):
+    """The core failed in a way it should not (a background task panicked): a bug to report,
+    with the message saying where. Not the caller's argument and not the broker's answer, so
+    not retriable: the same call meets the same bug."""
+
+
 class ClosedError(EventBusError, RuntimeError):
     """The bus, producer or consumer was closed."""
 
@@ -251,6 +257,7 @@ __all__ = [
     "EventBusError",
     "EventValidationError",
     "FencedInstanceError",
+    "InternalError",
     "InvalidArgumentError",
     "InvalidTopicError",
     "KafkaError",

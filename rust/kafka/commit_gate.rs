@@ -2,11 +2,11 @@
 //!
 //! The broker answers an OffsetCommit only after its group coordinator has written it (Kafka
 //! 4 lingers a few milliseconds to batch those writes), and it serves one request per
-//! connection at a time. Committing every `batch_size` marks regardless would queue commits
-//! faster than the coordinator answers them: at 300k records/s and a commit per 500 records,
-//! a 1,000,000-record run leaves nine seconds of queued commits behind. So a commit is only
-//! requested when the previous one has been answered; marks that arrive meanwhile are stored
-//! (librdkafka keeps the newest stored offset per partition) and go out with the next one.
+//! connection at a time. Committing every `batch_size` marks regardless would, at high rates,
+//! queue commits faster than the coordinator answers them, and the final commit would wait
+//! behind all of them (decisions 26 and 57). So a commit is only requested when the previous
+//! one has been answered; marks that arrive meanwhile are stored (librdkafka keeps the newest
+//! stored offset per partition) and go out with the next one.
 //! Nothing is committed that was not processed, so at-least-once is unchanged; fewer, larger
 //! commits only mean fewer round trips.
 

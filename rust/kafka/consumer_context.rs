@@ -1,6 +1,7 @@
 //! The consumer's librdkafka context: statistics, the offset tracker, the commit gate, and
 //! the rebalance callback (start offsets of new partitions, a last commit for revoked ones).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +34,67 @@ pub struct ConsumerStats {
     pub rebalances: AtomicU64,
 }
 
+/// Where an assigned partition starts, as the assignment fixed it: what the consumer's
+/// position is until it hands out the partition's first record (see `KafkaConsumer::lag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Start {
+    /// This offset: the committed one, or the end offset the `latest` policy resolved.
+    At(i64),
+    /// The partition's first record (the `earliest` policy, nothing committed).
+    Beginning,
+}
+
+/// The start of every partition assigned with a known one, by topic and partition.
+#[derive(Debug, Default)]
+pub(super) struct Starts(Mutex<HashMap<String, HashMap<i32, Start>>>);
+
+impl Starts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<i32, Start>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers where `partition` starts; an offset librdkafka resolves later (the end, or
+    /// a committed offset whose lookup failed) is not known here.
+    pub(super) fn assigned(&self, topic: &str, partition: i32, offset: Offset) {
+        let start = match offset {
+            Offset::Offset(o) if o >= 0 => Some(Start::At(o)),
+            Offset::Beginning => Some(Start::Beginning),
+            _ => None,
+        };
+        let mut starts = self.lock();
+        match start {
+            Some(start) => {
+                starts
+                    .entry(topic.to_owned())
+                    .or_default()
+                    .insert(partition, start);
+            }
+            None => forget(&mut starts, topic, partition),
+        }
+    }
+
+    pub(super) fn revoked(&self, topic: &str, partition: i32) {
+        forget(&mut self.lock(), topic, partition);
+    }
+
+    pub(super) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    pub(super) fn of(&self, topic: &str, partition: i32) -> Option<Start> {
+        self.lock().get(topic)?.get(&partition).copied()
+    }
+}
+
+fn forget(starts: &mut HashMap<String, HashMap<i32, Start>>, topic: &str, partition: i32) {
+    if let Some(parts) = starts.get_mut(topic) {
+        parts.remove(&partition);
+        if parts.is_empty() {
+            starts.remove(topic);
+        }
+    }
+}
+
 pub struct ConsumerCtx {
     pub health: ClientHealth,
     pub stats: ConsumerStats,
@@ -42,6 +104,8 @@ pub struct ConsumerCtx {
     reset: OffsetReset,
     tracker: Mutex<OffsetTracker>,
     pub(super) commit_gate: CommitGate,
+    /// Where the assigned partitions started (for `lag`).
+    pub(super) starts: Starts,
     wake: Arc<Wake>,
 }
 
@@ -57,6 +121,7 @@ impl ConsumerCtx {
             commit_gate: CommitGate::new(Duration::from_millis(u64::from(
                 settings.commit.interval_ms.max(1_000),
             ))),
+            starts: Starts::default(),
             wake,
         }
     }
@@ -179,6 +244,8 @@ impl ConsumerContext for ConsumerCtx {
                     let mut tracker = self.tracker();
                     for elem in start.elements() {
                         tracker.assign(elem.topic(), elem.partition());
+                        self.starts
+                            .assigned(elem.topic(), elem.partition(), elem.offset());
                     }
                 }
                 // Joined the group: the credentials work.
@@ -194,6 +261,7 @@ impl ConsumerContext for ConsumerCtx {
                 {
                     let mut tracker = self.tracker();
                     for elem in tpl.elements() {
+                        self.starts.revoked(elem.topic(), elem.partition());
                         if let Some(next) = tracker.revoke(elem.topic(), elem.partition()) {
                             let _ = commit.add_partition_offset(
                                 elem.topic(),
@@ -230,6 +298,7 @@ impl ConsumerContext for ConsumerCtx {
                 self.tracker().take_dirty();
                 if !cooperative {
                     let _ = consumer.unassign();
+                    self.starts.clear();
                 }
             }
         }

@@ -55,6 +55,9 @@ error_kinds! {
     FencedInstance,
     /// Any other Kafka error.
     Kafka,
+    /// Something inside the core that should not happen did (a background task panicked):
+    /// a bug to report, not the caller's argument nor the broker's answer.
+    Internal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,8 @@ pub enum Error {
     Closed(&'static str),
     /// Per-record outcomes of a batch where at least one record failed.
     Batch(Vec<Outcome>),
+    /// A failure of the core itself (a panicked background task), with what is known of it.
+    Internal(String),
 }
 
 impl Error {
@@ -164,6 +169,7 @@ impl Error {
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::Closed(_) => ErrorKind::Closed,
             Error::Batch(_) => ErrorKind::Batch,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -176,7 +182,11 @@ impl Error {
                 Outcome::Delivered(_) => true,
                 Outcome::Failed(f) => code_is_retriable(f.code),
             }),
-            Error::Config(_) | Error::InvalidArgument(_) | Error::Closed(_) => false,
+            // Internal: the same call hits the same bug; nothing says that waiting helps.
+            Error::Config(_)
+            | Error::InvalidArgument(_)
+            | Error::Closed(_)
+            | Error::Internal(_) => false,
         }
     }
 
@@ -231,6 +241,7 @@ impl fmt::Display for Error {
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
             Error::Closed(what) => write!(f, "the {what} is closed"),
+            Error::Internal(msg) => write!(f, "internal error: {msg}"),
             Error::Batch(outcomes) => {
                 let failed: Vec<&DeliveryFailure> = outcomes
                     .iter()

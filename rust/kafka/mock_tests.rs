@@ -13,7 +13,7 @@ use super::error::{Error, ErrorKind};
 use super::producer::{KafkaProducer, OutRecord};
 use super::settings::{ConsumerSettings, ProducerSettings};
 
-fn producer(
+pub(super) fn producer(
     mock: &MockCluster<'_, impl rdkafka::ClientContext>,
     timeout_ms: u32,
 ) -> std::sync::Arc<KafkaProducer> {
@@ -23,14 +23,14 @@ fn producer(
     KafkaProducer::new(&settings).expect("producer")
 }
 
-fn records(values: &[Vec<u8>]) -> impl ExactSizeIterator<Item = OutRecord<'_>> {
+pub(super) fn records(values: &[Vec<u8>]) -> impl ExactSizeIterator<Item = OutRecord<'_>> {
     values.iter().map(|v| OutRecord {
         value: Some(v),
         ..OutRecord::default()
     })
 }
 
-fn values(n: usize) -> Vec<Vec<u8>> {
+pub(super) fn values(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| format!("v{i}").into_bytes()).collect()
 }
 
@@ -151,7 +151,7 @@ async fn a_downed_broker_times_deliveries_out_and_recovers_when_up() {
 }
 
 /// A one-broker mock cluster whose topic "events" holds `n` records.
-async fn cluster_with_events(
+pub(super) async fn cluster_with_events(
     partitions: i32,
     n: usize,
 ) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
@@ -166,7 +166,10 @@ async fn cluster_with_events(
 }
 
 /// Drains `consumer` until `n` records arrived.
-async fn take_all(consumer: &KafkaConsumer, n: usize) -> Vec<super::consumer::RecordData> {
+pub(super) async fn take_all(
+    consumer: &KafkaConsumer,
+    n: usize,
+) -> Vec<super::consumer::RecordData> {
     let mut got = Vec::new();
     while got.len() < n {
         got.extend(consumer.drain(100).unwrap());
@@ -503,6 +506,96 @@ async fn close_succeeds_when_the_group_moved_on_while_the_member_left() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION; 4],
     );
     tokio::task::spawn_blocking(move || consumer.close())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Polls `lag()` until it reports `partitions` partitions lagging `total` records in all
+/// (the watermarks come with fetch responses), for at most 10 s; returns the last report.
+async fn lag_settles_at(
+    consumer: &KafkaConsumer,
+    partitions: usize,
+    total: i64,
+) -> Vec<(String, i32, i64)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let lag = consumer.lag().unwrap();
+        if lag.len() == partitions && lag.iter().map(|(_, _, l)| l).sum::<i64>() == total {
+            return lag;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lag {lag:?}, expected {total} records over {partitions} partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_counts_the_records_behind_what_was_handed_out() {
+    let mock = cluster_with_events(2, 40).await;
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "lagging");
+    settings.session_timeout_ms = 6_000;
+    settings.heartbeat_interval_ms = 500;
+    let consumer = KafkaConsumer::new(&settings).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    consumer
+        .wait_assigned(Duration::from_secs(20))
+        .await
+        .unwrap();
+    // Nothing handed out yet: all of it is behind, whatever was fetched meanwhile.
+    lag_settles_at(&consumer, 2, 40).await;
+
+    let mut taken = Vec::new();
+    while taken.len() < 15 {
+        taken.extend(consumer.drain(15 - taken.len()).unwrap());
+        if taken.len() < 15 {
+            consumer.wait(Duration::from_millis(200)).await;
+        }
+    }
+    let lag = lag_settles_at(&consumer, 2, 25).await;
+
+    let rest = take_all(&consumer, 25).await;
+    // Per partition: behind by what it holds beyond what was handed out.
+    let count = |records: &[super::consumer::RecordData], partition: i32| {
+        records.iter().filter(|r| r.partition == partition).count() as i64
+    };
+    for (topic, partition, behind) in &lag {
+        assert_eq!(topic, "events");
+        assert_eq!(*behind, count(&rest, *partition), "partition {partition}");
+    }
+    assert_eq!(
+        count(&taken, 0) + count(&rest, 0) + count(&taken, 1) + count(&rest, 1),
+        40
+    );
+    lag_settles_at(&consumer, 2, 0).await;
+    consumer
+        .mark_processed(
+            taken
+                .iter()
+                .chain(&rest)
+                .map(|r| (&*r.topic, r.partition, r.offset)),
+        )
+        .unwrap();
+    consumer.commit_sync().unwrap();
+    // Produced after everything was read: behind again once a fetch response says so.
+    let p = producer(&mock, 10_000);
+    p.finish(p.enqueue("events", records(&values(5))).unwrap())
+        .await
+        .unwrap();
+    lag_settles_at(&consumer, 2, 5).await;
+    tokio::task::spawn_blocking(move || consumer.close())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A new member starts at the committed offsets: behind by what was produced since.
+    let second = KafkaConsumer::new(&settings).unwrap();
+    second.subscribe(&["events"]).unwrap();
+    second.wait_assigned(Duration::from_secs(30)).await.unwrap();
+    lag_settles_at(&second, 2, 5).await;
+    tokio::task::spawn_blocking(move || second.close())
         .await
         .unwrap()
         .unwrap();

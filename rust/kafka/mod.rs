@@ -18,6 +18,8 @@ pub mod settings;
 #[cfg(test)]
 mod auth_mock_tests;
 #[cfg(test)]
+mod callback_mock_tests;
+#[cfg(test)]
 mod header_tests;
 #[cfg(test)]
 mod mock_tests;

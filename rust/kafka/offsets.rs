@@ -92,12 +92,6 @@ impl OffsetTracker {
         removed.and_then(|p| p.committable())
     }
 
-    pub fn is_assigned(&self, topic: &str, partition: i32) -> bool {
-        self.topics
-            .get(topic)
-            .is_some_and(|parts| parts.contains_key(&partition))
-    }
-
     fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionOffsets> {
         self.topics.get_mut(topic)?.get_mut(&partition)
     }
@@ -156,16 +150,6 @@ impl OffsetTracker {
 
     pub fn reset_marked_since_commit(&mut self) {
         self.marked_since_commit = 0;
-    }
-
-    pub fn assigned(&self) -> Vec<(String, i32)> {
-        let mut out = Vec::new();
-        for (topic, parts) in &self.topics {
-            for partition in parts.keys() {
-                out.push((topic.clone(), *partition));
-            }
-        }
-        out
     }
 }
 
@@ -256,7 +240,7 @@ mod tests {
         t.delivered("orders", 1, 4);
         t.processed([("orders", 1, 4)]);
         assert_eq!(t.revoke("orders", 1), Some(5));
-        assert!(!t.is_assigned("orders", 1));
+        assert_eq!(t.revoke("orders", 1), None, "still known after its revoke");
         assert_eq!(t.processed([("orders", 1, 5)]), 0);
         assert!(t.take_dirty().is_empty());
     }

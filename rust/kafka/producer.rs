@@ -2,11 +2,11 @@
 //! hands its records to librdkafka in call order; the call resolves once, when the broker
 //! acknowledged (or refused) every record of it.
 //!
-//! Why a thread: copying records into librdkafka (headers, key, value) cost about a quarter
-//! of a batch publish on the thread that holds the GIL. On its own thread it overlaps with
-//! encoding the next batch. One thread per producer, one FIFO: records are enqueued in the
-//! order of the send calls, including when librdkafka's queue is full (then the thread
-//! waits, and every later job waits behind it).
+//! Why a thread: copying records into librdkafka (headers, key, value) is a sizeable part of
+//! a batch publish (decision 57), and on the thread that holds the GIL it would hold up
+//! encoding the next batch; on its own thread the two overlap. One thread per producer, one
+//! FIFO: records are enqueued in the order of the send calls, including when librdkafka's
+//! queue is full (then the thread waits, and every later job waits behind it).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -93,6 +93,12 @@ impl PendingSend {
 
     pub fn is_empty(&self) -> bool {
         self.tracker.is_empty()
+    }
+
+    /// Whether every record has its outcome (tests: register a callback after the end).
+    #[cfg(test)]
+    pub(crate) fn is_done(&self) -> bool {
+        self.tracker.is_done()
     }
 }
 
@@ -316,7 +322,8 @@ impl KafkaProducer {
             std::thread::Builder::new()
                 .name("tradecore-enqueue".into())
                 .spawn(move || enqueue_forever(shared, inbox))
-                .map_err(|e| Error::Config(format!("cannot start the enqueue thread: {e}")))?;
+                // The OS refused a thread (a resource limit): no setting of ours is wrong.
+                .map_err(|e| Error::Internal(format!("cannot start the enqueue thread: {e}")))?;
         }
         Ok(Arc::new(KafkaProducer {
             shared,
@@ -383,9 +390,9 @@ impl KafkaProducer {
 
     /// Hands the records of `source` to librdkafka in call order; never blocks. A small send
     /// made while the enqueue thread has nothing waiting goes in on the caller's thread: a
-    /// hop to another thread costs more than copying a few records, and showed in the
-    /// latency tail. Anything else (or the rest, if librdkafka's queue is full) becomes a
-    /// job for the enqueue thread.
+    /// hop to another thread costs more than copying a few records, and such hops made the
+    /// latency tail (decision 35). Anything else (or the rest, if librdkafka's queue is
+    /// full) becomes a job for the enqueue thread.
     pub fn enqueue_source(
         &self,
         topic: &str,
@@ -444,7 +451,11 @@ impl KafkaProducer {
                 );
             }
             job.tracker.handed_over();
-            return Err(Error::Closed("producer's enqueue thread"));
+            // A bug, not a close: the caller did not close this producer.
+            return Err(Error::Internal(
+                "the producer's enqueue thread is gone (it panicked); the records were not sent"
+                    .into(),
+            ));
         }
         Ok(PendingSend { tracker })
     }

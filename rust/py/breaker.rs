@@ -31,10 +31,6 @@ impl PyManualClock {
         self.inner.advance(seconds(seconds_, "seconds")?);
         Ok(())
     }
-
-    fn now(&self) -> f64 {
-        self.inner.now().as_secs_f64()
-    }
 }
 
 #[pyclass(name = "CircuitBreaker", module = "tradecore_eventbus._core", frozen)]
@@ -80,11 +76,6 @@ impl PyCircuitBreaker {
     }
 
     #[getter]
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    #[getter]
     fn state(&self) -> &'static str {
         self.inner.state().as_str()
     }
@@ -124,10 +115,6 @@ impl PyCircuitBreaker {
         d.set_item("half_open_in_flight", s.half_open_in_flight)?;
         d.set_item("retry_after", s.retry_after.map(|d| d.as_secs_f64()))?;
         Ok(d)
-    }
-
-    fn reset(&self) {
-        self.inner.reset();
     }
 }
 

@@ -7,9 +7,9 @@
 //!   (a Rust queue) and, if the inbox was empty, one byte is written to a socket the loop
 //!   watches (`add_reader`); the loop's own thread then settles every completion waiting, in
 //!   one callback. A thread that had to take the GIL instead would wait up to the interpreter's
-//!   switch interval (5 ms) whenever the loop is busy running Python: that was the p99 of
-//!   publish latency. Loops without `add_reader` fall back to a completer thread that takes
-//!   the GIL once per burst and calls `call_soon_threadsafe`.
+//!   switch interval (5 ms by default) whenever the loop is busy running Python, and publish
+//!   latency showed it (decision 22). Loops without `add_reader` fall back to a completer
+//!   thread that takes the GIL once per burst and calls `call_soon_threadsafe`.
 //! * Interpreter exit is safe. On Python < 3.14 a thread that re-takes the GIL while the
 //!   interpreter finalizes is killed with `pthread_exit`, which aborts the process when it
 //!   unwinds through Rust frames (a script that awaited a future and returned could die with

@@ -194,6 +194,16 @@ impl PyConsumer {
         Ok(py.detach(move || consumer.assignment())?)
     }
 
+    /// [(topic, partition, lag)] for the assigned partitions whose lag is known: how many
+    /// records are behind the next one this consumer hands out, from the high watermark
+    /// librdkafka last fetched (nothing is asked of the broker). A partition not fetched
+    /// from yet is left out.
+    fn lag(&self, py: Python<'_>) -> PyResult<Vec<(String, i32, i64)>> {
+        // Reading the assignment waits for librdkafka's main thread: not with the GIL.
+        let consumer = Arc::clone(&self.inner);
+        Ok(py.detach(move || consumer.lag())?)
+    }
+
     /// Commits what was processed, leaves the group. Idempotent.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let consumer = Arc::clone(&self.inner);

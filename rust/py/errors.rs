@@ -35,6 +35,7 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Authorization => "AuthorizationError",
         ErrorKind::FencedInstance => "FencedInstanceError",
         ErrorKind::Kafka => "KafkaError",
+        ErrorKind::Internal => "InternalError",
     }
 }
 

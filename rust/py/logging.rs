@@ -4,12 +4,13 @@
 //! the GIL there could deadlock against a Python thread that holds the GIL and waits on one
 //! of those locks (or joins that thread). So the logging threads only push into a bounded
 //! channel (dropping records when it is full, never blocking) and a dedicated thread, which
-//! holds no other lock, takes the GIL to call `logging`.
+//! holds no other lock, takes the GIL to call `logging`. How many were dropped is said in a
+//! warning of its own once the forwarder has caught up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use pyo3::prelude::*;
 
@@ -23,7 +24,8 @@ struct Entry {
 
 struct Bridge {
     tx: SyncSender<Entry>,
-    dropped: AtomicU64,
+    /// Records dropped since the forwarder last reported drops.
+    dropped: Arc<AtomicU64>,
 }
 
 static BRIDGE: OnceLock<Bridge> = OnceLock::new();
@@ -83,20 +85,40 @@ fn levelno(level: log::Level) -> i32 {
     }
 }
 
-fn forward(rx: Receiver<Entry>) {
+/// The warning that `n` records were dropped, as an entry of its own.
+fn drops_reported(n: u64) -> Entry {
+    Entry {
+        target: "tradecore_eventbus".to_owned(),
+        level: log::Level::Warn,
+        message: format!(
+            "{n} log records of the Rust core and librdkafka were dropped: more arrived than \
+             Python's logging took in time"
+        ),
+    }
+}
+
+fn forward(rx: Receiver<Entry>, dropped: Arc<AtomicU64>) {
     let mut loggers: HashMap<String, Py<PyAny>> = HashMap::new();
     while let Ok(entry) = rx.recv() {
+        // Reported once the queue has room again, after the record that found it: the drops
+        // happened before this record was queued.
+        let drops = match dropped.swap(0, Ordering::Relaxed) {
+            0 => None,
+            n => Some(drops_reported(n)),
+        };
         // Never enter Python while the interpreter exits (see bridge::with_python).
         let delivered = super::bridge::with_python(|py| -> PyResult<()> {
-            let name = python_logger_name(&entry.target);
-            if !loggers.contains_key(&name) {
-                let logger = py
-                    .import("logging")?
-                    .call_method1("getLogger", (name.as_str(),))?;
-                loggers.insert(name.clone(), logger.unbind());
+            for entry in drops.into_iter().chain([entry]) {
+                let name = python_logger_name(&entry.target);
+                if !loggers.contains_key(&name) {
+                    let logger = py
+                        .import("logging")?
+                        .call_method1("getLogger", (name.as_str(),))?;
+                    loggers.insert(name.clone(), logger.unbind());
+                }
+                let logger = loggers[&name].bind(py);
+                logger.call_method1("log", (levelno(entry.level), entry.message))?;
             }
-            let logger = loggers[&name].bind(py);
-            logger.call_method1("log", (levelno(entry.level), entry.message))?;
             Ok(())
         });
         if delivered.is_none() {
@@ -111,24 +133,14 @@ pub fn install() {
     let bridge = BRIDGE.get_or_init(|| {
         created = true;
         let (tx, rx) = sync_channel(CAPACITY);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&dropped);
         let _ = std::thread::Builder::new()
             .name("tradecore-log-forwarder".into())
-            .spawn(move || forward(rx));
-        Bridge {
-            tx,
-            dropped: AtomicU64::new(0),
-        }
+            .spawn(move || forward(rx, counted));
+        Bridge { tx, dropped }
     });
     if created && log::set_logger(bridge).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-}
-
-/// Log records dropped because the forwarder could not keep up.
-#[pyfunction]
-pub fn dropped_log_records() -> u64 {
-    BRIDGE
-        .get()
-        .map(|b| b.dropped.load(Ordering::Relaxed))
-        .unwrap_or(0)
 }

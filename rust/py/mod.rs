@@ -37,7 +37,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::PyBreakerPermit>()?;
     m.add_class::<breaker::PyManualClock>()?;
     m.add_function(wrap_pyfunction!(breaker::backoff_cap_ms, m)?)?;
-    m.add_function(wrap_pyfunction!(logging::dropped_log_records, m)?)?;
     m.add_function(wrap_pyfunction!(secrets::redact, m)?)?;
     m.add_function(wrap_pyfunction!(secrets::is_secret_setting, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::before_exit, m)?)?;

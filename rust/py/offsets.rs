@@ -34,10 +34,6 @@ impl PyOffsetTracker {
         self.tracker().revoke(topic, partition)
     }
 
-    fn is_assigned(&self, topic: &str, partition: i32) -> bool {
-        self.tracker().is_assigned(topic, partition)
-    }
-
     fn delivered(&self, topic: &str, partition: i32, offset: i64) {
         self.tracker().delivered(topic, partition, offset);
     }
@@ -63,9 +59,5 @@ impl PyOffsetTracker {
 
     fn reset_marked_since_commit(&self) {
         self.tracker().reset_marked_since_commit();
-    }
-
-    fn assigned(&self) -> Vec<(String, i32)> {
-        self.tracker().assigned()
     }
 }

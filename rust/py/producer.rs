@@ -259,8 +259,8 @@ impl RecordSource for EncodedRecords {
 
     fn record(&mut self, i: usize) -> OutRecord<'_> {
         let at = self.picked[i];
-        // Headers cost a third of the publish throughput (librdkafka allocates each one and
-        // the broker stores them): only when the batch asked for them.
+        // Headers are costly (librdkafka allocates and serializes each one, the broker stores
+        // them; decision 31): only when the batch asked for them.
         let headers = self.data.headers(at).map(|pairs| {
             pairs
                 .into_iter()

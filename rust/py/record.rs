@@ -53,14 +53,6 @@ impl PyRecord {
         }
     }
 
-    pub fn position(&self, py: Python<'_>) -> PyResult<(String, i32, i64)> {
-        Ok((
-            self.topic.bind(py).to_str()?.to_owned(),
-            self.partition,
-            self.offset,
-        ))
-    }
-
     pub fn partition(&self) -> i32 {
         self.partition
     }

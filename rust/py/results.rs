@@ -1,9 +1,9 @@
 //! `PublishResult`: what one published event became, built for a whole batch in one call.
 //!
-//! A batch of 1,000 events returns 1,000 results; building them as Python dataclasses cost
-//! more than encoding the events. Here each result is a small Rust object that keeps the
-//! batch and its index, so the event id, type and the enriched event are read from the batch
-//! only when asked for.
+//! A batch of 1,000 events returns 1,000 results, and building them as Python objects up
+//! front cost more than encoding the events (decision 23). Here each result is a small Rust
+//! object that keeps the batch and its index, so the event id, type and the enriched event
+//! are read from the batch only when asked for.
 
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
@@ -111,9 +111,9 @@ impl PublishResult {
 /// Where the events of one encoded batch landed: (partition, offset) per event, in order.
 ///
 /// A read-only sequence of tuples, kept as Rust data: `publish_results` reads it without
-/// Python objects in between, and a tuple is made only for an item that is asked for. (A
-/// list of 1,000 tuples per batch was a tenth of the publishing thread's work, counting the
-/// garbage collector that rescans them.)
+/// Python objects in between, and a tuple is made only for an item that is asked for: a list
+/// of tuples per batch, and the garbage collector rescanning it, weighed on the publishing
+/// thread (decision 33).
 #[pyclass(
     name = "Deliveries",
     module = "tradecore_eventbus._core",

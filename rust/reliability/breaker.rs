@@ -254,13 +254,6 @@ impl CircuitBreaker {
             retry_after,
         }
     }
-
-    /// Back to CLOSED with zeroed consecutive counters (totals are kept).
-    pub fn reset(&self) {
-        let mut inner = self.lock();
-        Self::transition(&mut inner, State::Closed);
-        inner.failure_count = 0;
-    }
 }
 
 /// The right to make one call. Report its outcome with [`success`](Self::success) or
@@ -451,14 +444,5 @@ mod tests {
         assert_eq!(s.half_open_in_flight, 0);
         assert!(admitted > 0);
         assert!(s.total_success >= 3);
-    }
-
-    #[test]
-    fn reset_closes() {
-        let (b, _) = breaker();
-        fail(&b, 5);
-        b.reset();
-        assert_eq!(b.state(), State::Closed);
-        assert_eq!(b.stats().total_failures, 5);
     }
 }

@@ -1,12 +1,11 @@
 //! One thread that runs callbacks at deadlines, for timeouts that are almost always
 //! cancelled before they fire.
 //!
-//! A consumer's `wait(timeout)` used to start a tokio timer per call and stop it when records
-//! arrived: two wake-ups of a tokio worker per wait, i.e. per record at low rates (about 50 ms
-//! of CPU per second at 1,000 records/s, on machines where the broker shares the cores).
-//! Here arming and cancelling a deadline is a map insert and remove under a lock; the thread
-//! is woken only when a new deadline is earlier than the one it sleeps until, so with a
-//! steady timeout it wakes about once per timeout, not once per call.
+//! Not a tokio timer per `wait(timeout)`: starting and stopping one wakes a tokio worker
+//! twice per wait, and at low rates a consumer waits once per record (decision 36). Here
+//! arming and cancelling a deadline is a map insert and remove under a lock; the thread is
+//! woken only when a new deadline is earlier than the one it sleeps until, so with a steady
+//! timeout it wakes about once per timeout, not once per call.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

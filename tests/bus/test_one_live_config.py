@@ -1,5 +1,5 @@
 """Exactly one configuration is live: the adapter's; a bus given another must agree with it
-(decision 66)."""
+(decision 64)."""
 
 from __future__ import annotations
 

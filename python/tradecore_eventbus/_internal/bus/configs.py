@@ -1,4 +1,4 @@
-"""Which configuration is live: the adapter's, always (decision 66).
+"""Which configuration is live: the adapter's, always (decision 64).
 
 The adapter creates the clients, so its ``TransportConfig`` is the one in use, and the bus
 shares the adapter's ``EventBusConfig`` so that both decide the same (DLQ on or off, topic

@@ -76,7 +76,7 @@ class EventBus:
         observers: Sequence[Observer] | None = None,
     ) -> None:
         self.adapter = adapter
-        # One live configuration, the adapter's (decision 66).
+        # One live configuration, the adapter's (decision 64).
         self.config, self.transport_config = live_configs(
             adapter, event_bus_config, transport_config
         )

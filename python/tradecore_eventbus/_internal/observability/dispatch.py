@@ -1,6 +1,6 @@
 """Calling the registered observers: only the callbacks an observer overrides are called,
 so an observer that counts publishes costs nothing on the consume path, and with only the
-built-in counters a publish costs one call per batch (decision 65)."""
+built-in counters a publish costs one call per batch (decision 63)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Subclass :class:`Observer` and override the callbacks you need (each is a no-op 
 ``EventBus(..., observers=[mine])`` or ``bus.add_observer(mine)``. Callbacks run on the
 event loop's thread, synchronously, at most once per batch on the hot paths (a publish call
 or batch, a chunk of handled records): keep them quick and never block. An exception an
-observer raises is logged once per callback and never reaches the bus (decision 65).
+observer raises is logged once per callback and never reaches the bus (decision 63).
 
 ``destination`` names where an event went: ``"dlq"`` (the dead-letter topic), ``"spool"``
 (the local spool: the broker was unreachable), ``"dead"`` (the spool's ``dead/``

@@ -109,7 +109,7 @@ class Publisher:
         relay: its table is the spool). No breaker, no retry, no spool, no DLQ: the caller
         retries on its own schedule and dead-letters through ``DeadLetterWriter``; a breaker
         opened by the relay's backlog would only refuse the application's own publishes
-        (decision 63)."""
+        (decision 61)."""
         return await self.adapter.producer().send_batch(topic, records)
 
     # ---------------------------------------------------------------- publish

@@ -129,7 +129,7 @@ class RustBatch:
 
 # What one published event became: channel, topic, event_id, event_type, partition, offset,
 # key, and ``event`` (the enriched event, read from the batch on access). Built in Rust for
-# a whole batch at once (``results_for``), not as a Python dataclass per event (decision 67).
+# a whole batch at once (``results_for``), not as a Python dataclass per event (decision 65).
 PublishResult = _core.PublishResult
 
 

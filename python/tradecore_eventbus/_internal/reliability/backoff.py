@@ -4,7 +4,7 @@ Every retry loop (a publish, the spool drainer, a handler, a dead-letter write, 
 error, a partition worker's restart, the outbox relay, a lookup of a leaderless partition)
 counts its attempts in a :class:`Backoff` built from a ``RetryConfig``, and waits through
 :func:`sleep` or :meth:`Backoff.wait`. The schedule is the Rust core's
-(``_core.backoff_cap_ms``); nothing here has its own constants (decision 64).
+(``_core.backoff_cap_ms``); nothing here has its own constants (decision 62).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ It builds each record (``record.dlq_record`` through ``values.writable_dlq_recor
 raises for what the event holds, capped to the producer's ``message.max.bytes``), creates
 the DLQ topic, sends, counts (the bus's observers), and decides what happens when the DLQ
 does not take a copy. That last rule depends on who still holds the original, so each path
-has its method here (decision 63):
+has its method here (decision 61):
 
 - a refused publish (:meth:`write_refused_publish`): the caller has the events. A copy the
   DLQ cannot take now goes to the spool, bound for the DLQ; one it refuses for good goes to
