@@ -1,5 +1,5 @@
 //! The encoded events of one publish call, held in Rust: the bytes the producer's enqueue
-//! thread copies into librdkafka, and what `event(i)` needs to rebuild each enriched event.
+//! thread copies into librdkafka; `event(i)` decodes them again on demand.
 
 use std::sync::Arc;
 
@@ -94,11 +94,6 @@ impl EncodedData {
 #[pyclass(name = "EncodedBatch", module = "tradecore_eventbus._core", frozen)]
 pub struct EncodedBatch {
     pub(super) data: Arc<EncodedData>,
-    /// What enrichment added to each event (for `event(i)`): id, timestamp, version.
-    pub(super) added: Vec<(bool, bool, bool)>,
-    /// The timestamp given to events that had none.
-    pub(super) now: String,
-    pub(super) originals: Vec<Py<PyAny>>,
 }
 
 impl EncodedBatch {
@@ -168,25 +163,12 @@ impl EncodedBatch {
         )
     }
 
-    /// Event `i` as a dict: the caller's fields plus what enrichment added (built on demand).
+    /// Event `i` as a dict, decoded from the bytes that were sent: a snapshot, whatever
+    /// the caller does with its own dict afterwards (decision 65).
     fn event<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyDict>> {
-        let original = self
-            .originals
-            .get(i)
-            .ok_or_else(|| no_event(i))?
-            .bind(py)
-            .cast::<PyDict>()?;
-        let out = original.copy()?;
-        let (id_added, timestamp_added, version_added) = self.added[i];
-        if id_added {
-            out.set_item("event_id", self.id_at(i))?;
+        if i >= self.count() {
+            return Err(no_event(i));
         }
-        if timestamp_added {
-            out.set_item("timestamp", &self.now)?;
-        }
-        if version_added {
-            out.set_item("version", 1)?;
-        }
-        Ok(out)
+        crate::wire::event::decode_event(py, self.value_at(i)).ok_or_else(|| no_event(i))
     }
 }

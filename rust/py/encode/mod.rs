@@ -180,8 +180,6 @@ pub fn encode_events<'py>(
         },
         with_headers: event_headers,
     };
-    let mut added = Vec::with_capacity(n);
-    let mut originals = Vec::with_capacity(n);
     let mut failures: Failures<'py> = Vec::new();
     let mut fail = |i: usize, (message, loc): Problem| -> PyResult<()> {
         failures.push((i, message, loc_tuple(py, &loc)?));
@@ -253,14 +251,9 @@ pub fn encode_events<'py>(
             None => data.ids.push(fresh_ids[i].as_bytes()),
         }
         data.types.push(event_type.as_bytes());
-        added.push((id_added, !has_timestamp, !has_version));
-        originals.push(dict.clone().into_any().unbind());
     }
     let batch = EncodedBatch {
         data: Arc::new(data),
-        added,
-        now,
-        originals,
     };
     Ok((batch, failures))
 }
