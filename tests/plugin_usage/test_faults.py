@@ -207,3 +207,14 @@ def test_refused_by_default_like_kafka(memory_faults: MemoryFaults) -> None:
     [error] = memory_faults.broker.injected_topic_failures[PAYMENTS]
     assert isinstance(error, KafkaError)
     assert error.retriable is False
+
+
+async def test_clear_ends_every_fault(
+    memory_event_bus: EventBus, memory_faults: MemoryFaults
+) -> None:
+    memory_faults.broker_down()
+    memory_faults.fail_next_publish(PAYMENTS, count=3)
+    memory_faults.clear()
+    result = await memory_event_bus.publish_stream(PAYMENTS, {"event_type": "E"})
+    assert result.offset == 0
+    assert await memory_event_bus.check_connection(timeout=1) is True
