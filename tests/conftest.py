@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
@@ -14,6 +15,15 @@ from tradecore_eventbus import _core
 from tradecore_eventbus.event_registry import EVENT_TYPE_TO_PYDANTIC_MODEL
 
 BOOTSTRAP = os.environ.get("TRADECORE_TEST_BOOTSTRAP", "127.0.0.1:19092")
+
+# The public pytest plugin, as a user gets it (tests/plugin_usage/). An installed package
+# registers it through its pytest11 entry point; a tree used from source (PYTHONPATH=python
+# over an older install) has no such entry point, so it is loaded here, and only then:
+# pytest refuses a plugin registered twice. Here, not in tests/plugin_usage/conftest.py:
+# pytest only takes `pytest_plugins` from top-level conftest files.
+PLUGIN = "tradecore_eventbus.testing"
+if not any(ep.value == PLUGIN for ep in entry_points(group="pytest11")):
+    pytest_plugins = [PLUGIN]
 
 
 def unique(prefix: str) -> str:

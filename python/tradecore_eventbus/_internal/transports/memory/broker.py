@@ -164,6 +164,14 @@ class MemoryBroker:
         #: Fault injection: the next N appends are written but reported as timed out (the
         #: acknowledgement was lost: possibly persisted).
         self.lost_acks = 0
+        #: Fault injection: the next appends to a topic fail with these errors, one each, in
+        #: order (only that topic: its DLQ topic still takes the dead letters).
+        self.injected_topic_failures: dict[str, list[Exception]] = {}
+        #: Fault injection: records of these partitions reach consumers this many seconds
+        #: after they were appended (a slow partition); see :meth:`set_partition_delay`.
+        self._delays: dict[TopicPartition, float] = {}
+        #: Per delayed partition: the end of what consumers may read so far.
+        self._visible_end: dict[TopicPartition, int] = {}
 
     def check_append(self) -> Exception | None:
         """The error the next append must fail with (fault injection), if any."""
@@ -178,6 +186,51 @@ class MemoryBroker:
         if self.injected_failures:
             return self.injected_failures.pop(0)
         return None
+
+    def check_topic_append(self, topic: str) -> Exception | None:
+        """The error the next append to ``topic`` must fail with (fault injection), if any."""
+        queue = self.injected_topic_failures.get(topic)
+        if not queue:
+            return None
+        error = queue.pop(0)
+        if not queue:
+            del self.injected_topic_failures[topic]
+        return error
+
+    def set_partition_delay(self, topic: str, partition: int, delay_s: float) -> None:
+        """Fault injection: records appended to the partition from now on reach consumers
+        ``delay_s`` seconds late (in order; a producer's acknowledgement is not delayed), as
+        behind a slow partition leader. ``0`` ends it: what was held back is readable at
+        once. Call from the event loop (the release is a timer on it)."""
+        n = len(self._topic(topic).partitions)
+        if not 0 <= partition < n:
+            raise InvalidArgumentError(
+                f"partition must be between 0 and {n - 1} for topic {topic!r}, not {partition}"
+            )
+        tp = (topic, partition)
+        if delay_s > 0:
+            self._visible_end.setdefault(tp, self.end_offset(topic, partition))
+            self._delays[tp] = delay_s
+            return
+        self._delays.pop(tp, None)
+        if self._visible_end.pop(tp, None) is not None:
+            self._notify_owners(topic, partition)
+
+    def delayed_partitions(self) -> list[TopicPartition]:
+        return sorted(self._delays)
+
+    def _release(self, tp: TopicPartition, end: int) -> None:
+        visible = self._visible_end.get(tp)
+        if visible is None or visible >= end:
+            return  # the delay was ended meanwhile, or a later release came first
+        self._visible_end[tp] = end
+        self._notify_owners(*tp)
+
+    def readable_end(self, topic: str, partition: int) -> int:
+        """The end of what consumers can read of the partition: its end offset, less what a
+        slow-partition delay still holds back."""
+        visible = self._visible_end.get((topic, partition))
+        return self.end_offset(topic, partition) if visible is None else visible
 
     def take_lost_ack(self) -> bool:
         """Whether the append about to succeed must be reported as failed anyway."""
@@ -247,16 +300,27 @@ class MemoryBroker:
             StoredRecord(partition, offset, key, value, tuple(headers), time.time_ns() // 1_000_000)
         )
         t.order.append((partition, offset))
+        delay = self._delays.get((topic, partition))
+        if delay is not None:
+            asyncio.get_running_loop().call_later(
+                delay, self._release, (topic, partition), offset + 1
+            )
+        else:
+            self._notify_owners(topic, partition)
+        return partition, offset
+
+    def _notify_owners(self, topic: str, partition: int) -> None:
         for group in self._groups.values():
             owner = group.owners.get((topic, partition))
             if owner is not None:
                 owner.records_appended(topic, partition)
-        return partition, offset
 
     def read(self, topic: str, partition: int, offset: int, max_records: int) -> list[StoredRecord]:
-        """Up to ``max_records`` records of a partition from ``offset`` on."""
+        """Up to ``max_records`` records of a partition from ``offset`` on (those a
+        slow-partition delay still holds back excluded)."""
         log = self._topic(topic).partitions[partition]
-        return log[offset : offset + max_records]
+        end = min(offset + max_records, self.readable_end(topic, partition))
+        return log[offset:end]
 
     def end_offset(self, topic: str, partition: int) -> int:
         """The offset the next record of the partition will get (Kafka's high watermark)."""

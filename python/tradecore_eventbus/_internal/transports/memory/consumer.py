@@ -189,7 +189,7 @@ class MemoryConsumer:
         return [tp for tp in self._positions if tp not in self._paused]
 
     def _has_records(self) -> bool:
-        return any(self._positions[tp] < self._broker.end_offset(*tp) for tp in self._fetchable())
+        return any(self._positions[tp] < self._broker.readable_end(*tp) for tp in self._fetchable())
 
     def take(
         self, max_records: int | None = None, *, decode_events: bool = False

@@ -124,6 +124,8 @@ class MemoryProducer:
             refused = self._refusal(key, value, headers, broker_limit)
             failure = refused if refused is not None else self._broker.check_append()
             if failure is None:
+                failure = self._broker.check_topic_append(topic)
+            if failure is None:
                 delivered = self._append(topic, key, value, headers, None)
                 if self._broker.take_lost_ack():
                     results.append(
