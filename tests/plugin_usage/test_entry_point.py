@@ -4,6 +4,7 @@ that provides the fixtures, in a user's project of its own (pytest-asyncio in st
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -59,13 +60,18 @@ def run_user_project(tmp_path: Path, *args: str, conftest: str = "") -> str:
     (tmp_path / "test_user.py").write_text(USER_TESTS)
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env["PYTHONPATH"] = str(Path(tradecore_eventbus.__file__).parents[1])
+    # Loaded by its installed entry point when the package is installed (``make develop``),
+    # else named here: registering it both ways is refused by pytest.
+    installed = any(
+        ep.value == entry_point() for ep in importlib.metadata.entry_points(group="pytest11")
+    )
+    load = [] if installed else ["-p", entry_point()]
     done = subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
-            "-p",
-            entry_point(),
+            *load,
             "-p",
             "no:cacheprovider",
             "-rs",
