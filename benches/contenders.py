@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -67,7 +68,19 @@ def eventbus(linger_ms: int, *, validate: bool = False) -> Any:
     )
     config = EventBusConfig(sub_block_ms=500, consumer_poll_timeout_ms=60_000)
     adapter = RedpandaTransportAdapter(event_bus_config=config, transport_config=tc)
-    return EventBus(adapter, validate_on_publish=validate)
+    return EventBus(adapter, validate_on_publish=validate, observers=bench_observers())
+
+
+def bench_observers() -> list[Any]:
+    """``BENCH_PROMETHEUS=1``: the EventBus contender also feeds a PrometheusObserver (its
+    own registry), to measure what the metrics cost."""
+    if os.environ.get("BENCH_PROMETHEUS") != "1":
+        return []
+    from prometheus_client import CollectorRegistry
+
+    from tradecore_eventbus.prometheus import PrometheusObserver
+
+    return [PrometheusObserver(CollectorRegistry())]
 
 
 def register_model() -> None:

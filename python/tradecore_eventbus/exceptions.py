@@ -50,6 +50,15 @@ class ConfigError(EventBusError, ValueError):
     """A setting is invalid; the message names the setting or environment variable."""
 
 
+class MissingExtraError(ConfigError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that brings it (``pip install "tradecore-eventbus[NAME]"``), ``extra`` holds NAME."""
+
+    def __init__(self, message: str = "", *, extra: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.extra = extra
+
+
 class InvalidArgumentError(EventBusError, ValueError):
     """A call got an argument it cannot use."""
 
@@ -261,6 +270,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTopicError",
     "KafkaError",
+    "MissingExtraError",
     "PublishError",
     "QueueFullError",
     "TransportError",

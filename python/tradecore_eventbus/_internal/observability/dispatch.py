@@ -22,6 +22,11 @@ def _nothing(*args: Any) -> None:
     return None
 
 
+#: What a callback nobody listens for is bound to: a call site whose report costs work of its
+#: own (timing a handler) compares against it and skips that work (decision 71).
+SILENT: Callable[..., None] = _nothing
+
+
 class Observers(Observer):
     """The bus's observers (its :class:`Counters` first) behind one ``Observer``."""
 

@@ -58,6 +58,11 @@ class Observer:
         """A subscription's handlers finished ``count`` more records (handled, filtered out
         or dead-lettered)."""
 
+    def handled(self, channel: str, group: str, seconds: float) -> None:
+        """A handler returned for one record, ``seconds`` after it was called (the last,
+        successful attempt; failed attempts are ``handler_failed``). The one per-record
+        callback: handlers are timed only while an observer overrides it (decision 71)."""
+
     def handler_failed(self, channel: str, group: str, error: BaseException, attempt: int) -> None:
         """A handler raised on its ``attempt``-th try of one record."""
 
