@@ -14,7 +14,7 @@ events is one sample (decision 71).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import MissingExtraError
 from .observer import Observer
@@ -63,6 +63,7 @@ class PrometheusObserver(Observer):
         self.registry: CollectorRegistry = prom.REGISTRY if registry is None else registry
         common = {"namespace": namespace, "registry": self.registry}
         Counter, Gauge, Histogram = prom.Counter, prom.Gauge, prom.Histogram
+        self._handler_latency_children: dict[tuple[str, str], Any] = {}
 
         self.published_events = Counter(
             "published_events", "Events the broker acknowledged.", ["channel"], **common
@@ -186,7 +187,13 @@ class PrometheusObserver(Observer):
         self.consumed_events.labels(channel, group).inc(count)
 
     def handled(self, channel: str, group: str, seconds: float) -> None:
-        self.handler_latency.labels(channel, group).observe(seconds)
+        # Called per handled record: the labelled child is looked up once per subscription
+        # (``labels()`` costs about as much as the observation itself).
+        key = (channel, group)
+        child = self._handler_latency_children.get(key)
+        if child is None:
+            child = self._handler_latency_children[key] = self.handler_latency.labels(*key)
+        child.observe(seconds)
 
     def handler_failed(self, channel: str, group: str, error: BaseException, attempt: int) -> None:
         self.handler_failures.labels(channel, group).inc()
