@@ -1,7 +1,8 @@
 """The EventBus's own workloads (batch, concurrent, consume) measured for two source trees
 of the package in one run, rounds alternating the trees so machine noise hits both alike:
-the "no regression" check of a refactoring. Both trees use the installed ``_core``
-extension; only the Python package differs.
+the "no regression" check of a refactoring. Each tree runs with the ``_core`` extension in
+its own ``python/tradecore_eventbus/`` (build the old one with ``cargo build --release
+--lib`` in its checkout and copy ``lib_core.so`` there) and its own ``benches/run_one.py``.
 
     python benches/compare_trees.py --before /path/to/old/python --after python [--scale 0.2]
 """
@@ -16,14 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import HERE, PY, prefill, run, topic
+from harness import PY, prefill, run, topic
 
 WORKLOADS = {"batch": 1_000_000, "concurrent": 100_000, "consume": 1_000_000}
 
 
 def one(tree: str, workload: str, records: int, t: str) -> float:
     env_path = os.pathsep.join([str(Path(tree).resolve()), os.environ.get("PYTHONPATH", "")])
-    cmd = [PY, str(HERE / "run_one.py"), workload, "eventbus", "--records", str(records)]
+    # Each tree measured by its own harness (the contenders follow its API).
+    harness = Path(tree).resolve().parent / "benches" / "run_one.py"
+    cmd = [PY, str(harness), workload, "eventbus", "--records", str(records)]
     os.environ["PYTHONPATH"], saved = env_path, os.environ.get("PYTHONPATH", "")
     try:
         return float(run([*cmd, "--topic", t])["rate"])
