@@ -3,7 +3,8 @@
 Subclass :class:`Observer` and override the callbacks you need (each is a no-op here), then
 ``EventBus(..., observers=[mine])`` or ``bus.add_observer(mine)``. Callbacks run on the
 event loop's thread, synchronously, at most once per batch on the hot paths (a publish call
-or batch, a chunk of handled records): keep them quick and never block. An exception an
+or batch, a chunk of handled records), except ``handled``, once per handled record and only
+while an observer overrides it: keep them quick and never block. An exception an
 observer raises is logged once per callback and never reaches the bus (decision 63).
 
 ``destination`` names where an event went: ``"dlq"`` (the dead-letter topic), ``"spool"``

@@ -186,7 +186,7 @@ class Publisher:
     async def _send_with_retry(
         self, channel: str, topic: str, prepared: PreparedBatch
     ) -> SendOutcome:
-        backoff = Backoff(self.config.retry_for(channel, self.breakers.is_critical(channel)))
+        backoff: Backoff | None = None  # made on the first failure: none on the hot path
         outcome = SendOutcome(deliveries=[None] * len(prepared))
         producer = self.adapter.producer()
         pending = list(range(len(prepared)))
@@ -234,6 +234,10 @@ class Publisher:
             # A delivery that may have been written anyway is not sent again blindly: that
             # would duplicate it. It goes to the spool, which looks it up before resending.
             uncertain = any(outcome.errors[i].possibly_persisted for i in pending)
+            if backoff is None:
+                backoff = Backoff(
+                    self.config.retry_for(channel, self.breakers.is_critical(channel))
+                )
             if not retriable or uncertain or outcome.attempts >= backoff.policy.max_attempts:
                 return outcome
             delay = backoff.next_delay_s()
