@@ -355,12 +355,14 @@ def check_encoded(
     events: list[Any],
     keys: Any,
     batch: Any,
-    problems: list[tuple[int, str]],
+    problems: list[tuple[int, str, tuple[Any, ...]]],
     with_headers: bool,
 ) -> None:
-    failed = dict(problems)
+    # (index, message, location): the location is where in the event the encoder stopped.
+    failed = {i: message for i, message, _ in problems}
     assert len(failed) == len(problems), "one problem per event at most"
     assert all(type(m) is str and m for m in failed.values()), problems
+    assert all(type(loc) is tuple for _, _, loc in problems), problems
     assert len(batch) == len(events) - len(failed), (len(batch), len(events), problems)
     j = 0
     for i, original in enumerate(events):
