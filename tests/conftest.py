@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,21 @@ BOOTSTRAP = os.environ.get("TRADECORE_TEST_BOOTSTRAP", "127.0.0.1:19092")
 PLUGIN = "tradecore_eventbus.testing"
 if not any(ep.value == PLUGIN for ep in entry_points(group="pytest11")):
     pytest_plugins = [PLUGIN]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default spool is the per-user state directory (``$XDG_STATE_HOME``): point it at a
+    temporary directory for the whole run, child processes included, so that no test writes
+    into the real ``~/.local/state``. Tests that need a spool of their own still pass one."""
+    saved = os.environ.get("XDG_STATE_HOME")
+    state = tmp_path_factory.mktemp("xdg-state")
+    os.environ["XDG_STATE_HOME"] = str(state)
+    yield state
+    if saved is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = saved
 
 
 def unique(prefix: str) -> str:

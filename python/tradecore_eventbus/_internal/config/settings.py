@@ -31,6 +31,7 @@ from .checks import (
 )
 from .names import topic_name_problem
 from .security import masked, security_from_env
+from .state_dir import default_spool_dir
 
 T = TypeVar("T")
 Env = Mapping[str, str]
@@ -144,7 +145,9 @@ class EventBusConfig:
     max_concurrent_partitions: int = 8
     close_timeout_seconds: float = 30.0
     #: Where events that could reach neither their topic nor the DLQ are kept until replayed.
-    spool_dir: str = ".eventbus-spool"
+    #: Default: the per-user state directory, ``$XDG_STATE_HOME/tradecore-eventbus/spool``
+    #: (``~/.local/state/...`` without it), read when the config is made.
+    spool_dir: str = field(default_factory=default_spool_dir)
     #: How long a publish waits for a ping before deciding the broker is still away (only
     #: while its topic has events in the spool).
     spool_ping_timeout_seconds: float = 1.0
@@ -232,7 +235,7 @@ class EventBusConfig:
                 SECONDS.parse,
                 "a number of seconds >= 0",
             ),
-            spool_dir=_read(e, "EVENT_BUS_SPOOL_DIR", ".eventbus-spool", str, "a directory"),
+            spool_dir=_read(e, "EVENT_BUS_SPOOL_DIR", default_spool_dir(e), str, "a directory"),
             observer_sample_interval_seconds=_read(
                 e,
                 "EVENT_BUS_OBSERVER_SAMPLE_INTERVAL_SECONDS",
