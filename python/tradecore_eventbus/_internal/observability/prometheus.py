@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import MissingExtraError
+from ..extras import require
 from .observer import Observer
 
 if TYPE_CHECKING:
@@ -35,15 +35,7 @@ PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 def _prometheus_client() -> ModuleType:
-    try:
-        import prometheus_client
-    except ImportError as exc:
-        raise MissingExtraError(
-            'the Prometheus observer needs prometheus_client: pip install "tradecore-eventbus'
-            '[prometheus]"',
-            extra="prometheus",
-        ) from exc
-    return prometheus_client
+    return require("prometheus_client", "prometheus", feature="the Prometheus observer")
 
 
 class PrometheusObserver(Observer):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...exceptions import InvalidArgumentError
+from ..extras import require
 from .store import OutboxRow, RowFailure, in_key_order, schema
 
 NOTIFY_CHANNEL = "eventbus_outbox"
@@ -77,6 +78,9 @@ class PgClaim:
 
 class PostgresStore:
     def __init__(self, pool: Any) -> None:
+        # The pool is the caller's, but the SQL and the LISTEN/NOTIFY wake-up are asyncpg's:
+        # without it the error names the extra when the outbox is made, not in the relay.
+        require("asyncpg", "postgres", feature="the PostgreSQL outbox")
         self.pool = pool
 
     async def migrate(self) -> None:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ..extras import require
 from .store import OutboxRow, RowFailure, in_key_order, schema
 
 
@@ -57,6 +58,8 @@ class SqliteClaim:
 
 class SqliteStore:
     def __init__(self, conn: Any, *, lease_s: float = 120.0) -> None:
+        # The relay opens its own connection with aiosqlite: checked when the outbox is made.
+        self._aiosqlite = require("aiosqlite", "sqlite", feature="the SQLite outbox")
         self.app_conn = conn
         self.lease_s = lease_s
         self.relay_id = uuid.uuid4().hex
@@ -65,8 +68,6 @@ class SqliteStore:
     async def _conn(self) -> Any:
         """The relay's own connection to the application's database file."""
         if self._relay_conn is None:
-            import aiosqlite
-
             rows = await self.app_conn.execute_fetchall("PRAGMA database_list")
             path = next((r[2] for r in rows if r[1] == "main"), "")
             if not path:
@@ -74,7 +75,7 @@ class SqliteStore:
                     "the SQLite outbox needs a database file (an in-memory database cannot be "
                     "shared with the relay's connection)"
                 )
-            self._relay_conn = await aiosqlite.connect(path, isolation_level=None)
+            self._relay_conn = await self._aiosqlite.connect(path, isolation_level=None)
             await self._relay_conn.execute("PRAGMA busy_timeout = 30000")
         return self._relay_conn
 
