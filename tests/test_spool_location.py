@@ -1,5 +1,5 @@
 """The default spool is the per-user XDG state directory, not the process's working
-directory; ``EVENT_BUS_SPOOL_DIR`` and ``spool_dir=`` override it (decision 76)."""
+directory; ``EVENT_BUS_SPOOL_DIR`` and ``spool_dir=`` override it (decision 73)."""
 
 from __future__ import annotations
 

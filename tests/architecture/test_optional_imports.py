@@ -1,5 +1,5 @@
 """Libraries that an extra brings are imported only through ``_internal/extras.require``, so
-that every feature reports a missing extra the same way (decision 75). Imports for type
+that every feature reports a missing extra the same way (decision 72). Imports for type
 checking only (inside ``if TYPE_CHECKING:``) do not run and are allowed."""
 
 from __future__ import annotations

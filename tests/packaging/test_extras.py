@@ -1,4 +1,4 @@
-"""Each optional feature names its extra when the library it needs is missing (decision 75).
+"""Each optional feature names its extra when the library it needs is missing (decision 72).
 
 Absence is simulated with a ``None`` entry in ``sys.modules``, which makes ``import name``
 raise ``ModuleNotFoundError`` as an uninstalled module does."""

@@ -4,7 +4,7 @@ The core needs only pydantic (and the Rust extension). Features built on other l
 import them through :func:`require` when the feature is first used, never when the package
 is imported, so ``import tradecore_eventbus`` works with no extra installed and a missing
 one is reported as :class:`~tradecore_eventbus.exceptions.MissingExtraError` naming the
-extra to install (decision 75). ``tests/architecture`` checks that no other module imports
+extra to install (decision 72). ``tests/architecture`` checks that no other module imports
 these libraries at run time.
 """
 

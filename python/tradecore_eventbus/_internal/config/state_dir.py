@@ -4,7 +4,7 @@ The spool used to default to ``.eventbus-spool`` in whatever directory the proce
 so two runs from different directories had different spools and a spooled event could be
 left behind. The default is now ``$XDG_STATE_HOME/tradecore-eventbus/spool``, falling back to
 ``~/.local/state/tradecore-eventbus/spool`` (the XDG Base Directory specification; plain XDG
-logic, no platformdirs dependency: decision 76). ``EVENT_BUS_SPOOL_DIR`` overrides it.
+logic, no platformdirs dependency: decision 73). ``EVENT_BUS_SPOOL_DIR`` overrides it.
 """
 
 from __future__ import annotations
