@@ -32,14 +32,10 @@ def isolated_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     """The default spool is the per-user state directory (``$XDG_STATE_HOME``): point it at a
     temporary directory for the whole run, child processes included, so that no test writes
     into the real ``~/.local/state``. Tests that need a spool of their own still pass one."""
-    saved = os.environ.get("XDG_STATE_HOME")
     state = tmp_path_factory.mktemp("xdg-state")
-    os.environ["XDG_STATE_HOME"] = str(state)
-    yield state
-    if saved is None:
-        os.environ.pop("XDG_STATE_HOME", None)
-    else:
-        os.environ["XDG_STATE_HOME"] = saved
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_STATE_HOME", str(state))
+        yield state
 
 
 def unique(prefix: str) -> str:

@@ -106,21 +106,19 @@ def test_the_prometheus_observer_and_server_name_the_prometheus_extra(
         start_http_server(0)
 
 
-async def test_the_postgresql_outbox_names_the_postgres_extra(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("module", "extra", "feature"),
+    [
+        ("asyncpg", "postgres", "the PostgreSQL outbox"),
+        ("aiosqlite", "sqlite", "the SQLite outbox"),
+    ],
+)
+async def test_each_outbox_store_names_its_extra(
+    monkeypatch: pytest.MonkeyPatch, module: str, extra: str, feature: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, "asyncpg", None)
+    monkeypatch.setitem(sys.modules, module, None)
     async with EventBus(MemoryTransportAdapter()) as bus:
-        with pytest.raises(MissingExtraError, match="the PostgreSQL outbox") as raised:
-            OutboxService(bus, a_client_of("asyncpg"))
-    assert raised.value.extra == "postgres"
-    assert 'pip install "tradecore-eventbus[postgres]"' in str(raised.value)
-
-
-async def test_the_sqlite_outbox_names_the_sqlite_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "aiosqlite", None)
-    async with EventBus(MemoryTransportAdapter()) as bus:
-        with pytest.raises(MissingExtraError, match="the SQLite outbox") as raised:
-            OutboxService(bus, a_client_of("aiosqlite"))
-    assert raised.value.extra == "sqlite"
-    assert 'pip install "tradecore-eventbus[sqlite]"' in str(raised.value)
+        with pytest.raises(MissingExtraError, match=feature) as raised:
+            OutboxService(bus, a_client_of(module))
+    assert raised.value.extra == extra
+    assert f'pip install "tradecore-eventbus[{extra}]"' in str(raised.value)
