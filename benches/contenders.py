@@ -51,7 +51,7 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 # ----------------------------------------------------------------------------- EventBus
 
 
-def eventbus(linger_ms: int, *, validate: bool = False) -> Any:
+def eventbus(linger_ms: int, *, validate: bool = False, headers: bool | None = None) -> Any:
     from tradecore_eventbus import (
         EventBus,
         EventBusConfig,
@@ -66,6 +66,8 @@ def eventbus(linger_ms: int, *, validate: bool = False) -> Any:
         consumer_group_id_prefix="bench",
         topic_partitions=6,
     )
+    if headers is not None:
+        tc = replace(tc, producer_event_headers=headers)
     config = EventBusConfig(sub_block_ms=500, consumer_poll_timeout_ms=60_000)
     adapter = RedpandaTransportAdapter(event_bus_config=config, transport_config=tc)
     return EventBus(adapter, validate_on_publish=validate, observers=bench_observers())
@@ -106,6 +108,21 @@ async def eventbus_batch(
         register_model()
     bus = eventbus(linger_ms, validate=validate)
     await pipelined(chunks(events, batch), lambda b: bus.publish_batch(topic, b))
+    await bus.close()
+
+
+async def eventbus_awaited(
+    topic: str,
+    events: list[dict[str, Any]],
+    batch: int,
+    linger_ms: int,
+    headers: bool | None = None,
+) -> None:
+    """The guide's own loop: each ``publish_batch`` awaited before the next (no pipelining).
+    ``headers``: None keeps the package default."""
+    bus = eventbus(linger_ms, headers=headers)
+    for b in chunks(events, batch):
+        await bus.publish_batch(topic, b)
     await bus.close()
 
 
@@ -228,6 +245,21 @@ async def aiokafka_batch(
     await producer.stop()
 
 
+async def aiokafka_awaited(
+    topic: str, events: list[dict[str, Any]], batch: int, linger_ms: int
+) -> None:
+    """Each batch sent and its acknowledgements awaited before the next."""
+    producer = aiokafka_producer(linger_ms)
+    await producer.start()
+    for b in chunks(events, batch):
+        futures = [
+            await producer.send(topic, json.dumps(e).encode(), key=e["account_id"].encode())
+            for e in b
+        ]
+        await asyncio.gather(*futures)
+    await producer.stop()
+
+
 async def aiokafka_concurrent(
     topic: str, events: list[dict[str, Any]], tasks: int, linger_ms: int
 ) -> None:
@@ -293,6 +325,38 @@ def confluent_batch(topic: str, events: list[dict[str, Any]], batch: int, linger
                 poll(0.01)
         poll(0)
     producer.flush(120)
+    if failures:
+        raise RuntimeError(f"{failures} deliveries failed")
+
+
+def confluent_flush_each(
+    topic: str, events: list[dict[str, Any]], batch: int, linger_ms: int
+) -> None:
+    """The sync Producer waiting for every batch's acknowledgements: produce the batch, then
+    ``flush()`` (which also makes librdkafka send what lingers at once)."""
+    from confluent_kafka import Producer
+
+    producer = Producer(librdkafka_settings(linger_ms))
+    failures = 0
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        nonlocal failures
+        if err is not None:
+            failures += 1
+
+    dumps, produce, poll = json.dumps, producer.produce, producer.poll
+    for b in chunks(events, batch):
+        for e in b:
+            while True:
+                try:
+                    produce(
+                        topic, dumps(e).encode(), e["account_id"].encode(), on_delivery=on_delivery
+                    )
+                    break
+                except BufferError:
+                    poll(0.01)
+        if producer.flush(120):
+            raise RuntimeError("flush timed out")
     if failures:
         raise RuntimeError(f"{failures} deliveries failed")
 
