@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-BOOTSTRAP = "127.0.0.1:19092"
+#: ``BENCH_BOOTSTRAP`` points the runs at another broker (default: the test broker).
+BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:19092")
 PIPELINE = 16  # batches in flight for the async batch publishers
 
 

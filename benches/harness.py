@@ -56,9 +56,10 @@ TITLES = {
 
 
 async def create_topic(name: str) -> str:
+    from contenders import BOOTSTRAP
     from tradecore_eventbus import _core
 
-    await _core.Admin("127.0.0.1:19092").create_topics([(name, 6, 1, None)])
+    await _core.Admin(BOOTSTRAP).create_topics([(name, 6, 1, None)])
     return name
 
 

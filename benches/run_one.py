@@ -54,7 +54,8 @@ def run_awaited(contender: str, topic: str, n: int, batch: int, linger: int) -> 
     """Batches one after another, each awaited (or flushed) before the next: the guide's
     ``await publish_batch(...)`` loop. ``confluent`` is the sync Producer with one flush at the
     end (it never waits per batch); ``eventbus_linger0`` is the same loop with linger 0, the
-    reference for what lingering costs; ``eventbus_noheaders`` turns the event headers off."""
+    reference for what lingering costs; ``eventbus_noheaders`` and ``eventbus_headers`` turn
+    the event headers off and on."""
     events = pregenerated(n)
     fn = {
         "eventbus": lambda: c.eventbus_awaited(topic, events, batch, linger),
@@ -62,6 +63,7 @@ def run_awaited(contender: str, topic: str, n: int, batch: int, linger: int) -> 
         "eventbus_noheaders": lambda: c.eventbus_awaited(
             topic, events, batch, linger, headers=False
         ),
+        "eventbus_headers": lambda: c.eventbus_awaited(topic, events, batch, linger, headers=True),
         "confluent": lambda: c.confluent_batch(topic, events, batch, linger),
         "confluent_flush": lambda: c.confluent_flush_each(topic, events, batch, linger),
         "aiokafka": lambda: c.aiokafka_awaited(topic, events, batch, linger),

@@ -263,6 +263,8 @@ class EventBus:
             validate=self.validate_on_publish,
             strict=self.config.strict_validation,
             headers=self.transport_config.producer_event_headers,
+            # An explicit batch is complete: it does not wait for linger.ms (decision 95).
+            immediate=True,
         )
         self._enter()
         try:

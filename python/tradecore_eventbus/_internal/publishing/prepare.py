@@ -25,7 +25,10 @@ logger = logging.getLogger("tradecore_eventbus.publish")
 
 
 class PreparedBatch(Protocol):
-    """Encoded events ready to send, addressed by position."""
+    """Encoded events ready to send, addressed by position. ``immediate``: an explicit batch,
+    sent without waiting for linger.ms (decision 95)."""
+
+    immediate: bool
 
     @property
     def source(self) -> Any:
@@ -51,8 +54,9 @@ class PreparedEvent:
 class PythonBatch:
     """Events prepared in Python (validated against their models)."""
 
-    def __init__(self, events: list[PreparedEvent]) -> None:
+    def __init__(self, events: list[PreparedEvent], immediate: bool = False) -> None:
         self.events = events
+        self.immediate = immediate
 
     @property
     def source(self) -> PythonBatch:
@@ -76,7 +80,9 @@ class PythonBatch:
     async def send(
         self, producer: ProducerLike, topic: str, indices: Sequence[int]
     ) -> list[tuple[int, int]]:
-        return await producer.send_batch(topic, [self.events[i].record for i in indices])
+        return await producer.send_batch(
+            topic, [self.events[i].record for i in indices], immediate=self.immediate
+        )
 
 
 _SENDS_ENCODED: dict[type, bool] = {}
@@ -96,8 +102,9 @@ class RustBatch:
     """Events enriched and encoded by the Rust core; sent without leaving Rust when the
     producer is the Rust one."""
 
-    def __init__(self, batch: _core.EncodedBatch) -> None:
+    def __init__(self, batch: _core.EncodedBatch, immediate: bool = False) -> None:
         self.batch = batch
+        self.immediate = immediate
 
     @property
     def source(self) -> _core.EncodedBatch:
@@ -123,8 +130,12 @@ class RustBatch:
     ) -> Sequence[tuple[int, int]]:
         if sends_encoded(producer):
             whole = len(indices) == len(self.batch)
-            return await producer.send_encoded(topic, self.batch, None if whole else indices)
-        return await producer.send_batch(topic, [self.record(i) for i in indices])
+            return await producer.send_encoded(
+                topic, self.batch, None if whole else indices, immediate=self.immediate
+            )
+        return await producer.send_batch(
+            topic, [self.record(i) for i in indices], immediate=self.immediate
+        )
 
 
 # What one published event became: channel, topic, event_id, event_type, partition, offset,
@@ -230,6 +241,7 @@ def _prepare_python(
     validate: bool,
     strict: bool,
     headers: bool,
+    immediate: bool = False,
 ) -> tuple[PythonBatch, list[int], dict[int, EventValidationError]]:
     prepared: list[PreparedEvent] = []
     positions: list[int] = []
@@ -246,7 +258,7 @@ def _prepare_python(
             positions.append(i)
         except EventValidationError as exc:
             failures[i] = exc
-    return PythonBatch(prepared), positions, failures
+    return PythonBatch(prepared, immediate), positions, failures
 
 
 def _prepare_all(
@@ -256,16 +268,20 @@ def _prepare_all(
     validate: bool,
     strict: bool,
     headers: bool,
+    immediate: bool = False,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """The batch of the events that could be prepared, their positions, and the error of
     each other one. One event's problem is always its own: it never fails the others."""
     if not _needs_python(events, validate, strict):
         encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
         failures = {i: _encoding_error(message, tuple(loc)) for i, message, loc in problems}
+        batch = RustBatch(encoded, immediate)
         if not failures:
-            return RustBatch(encoded), list(range(len(events))), failures
-        return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
-    return _prepare_python(events, key, validate=validate, strict=strict, headers=headers)
+            return batch, list(range(len(events))), failures
+        return batch, [i for i in range(len(events)) if i not in failures], failures
+    return _prepare_python(
+        events, key, validate=validate, strict=strict, headers=headers, immediate=immediate
+    )
 
 
 def prepare_each(
@@ -289,19 +305,21 @@ def prepare(
     validate: bool,
     strict: bool,
     headers: bool = False,
+    immediate: bool = False,
 ) -> PreparedBatch:
     """Prepares every event or raises one :class:`EventValidationError`: for a single event
     its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
     (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``).
 
-    ``key`` is one partition key for all events, or one per event."""
+    ``key`` is one partition key for all events, or one per event. ``immediate``: see
+    :class:`PreparedBatch`."""
     if isinstance(events, Mapping | str | bytes):
         raise EventValidationError(
             "events_data_list must be a list of event dicts",
             errors=[{"type": "list_type", "loc": (), "input": type(events).__name__}],
         )
     batch, _positions, found = _prepare_all(
-        events, key, validate=validate, strict=strict, headers=headers
+        events, key, validate=validate, strict=strict, headers=headers, immediate=immediate
     )
     failures = sorted(found.items())
     if not failures:
