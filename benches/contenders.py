@@ -103,11 +103,16 @@ def register_model() -> None:
 
 
 async def eventbus_batch(
-    topic: str, events: list[dict[str, Any]], batch: int, linger_ms: int, validate: bool = False
+    topic: str,
+    events: list[dict[str, Any]],
+    batch: int,
+    linger_ms: int,
+    validate: bool = False,
+    headers: bool | None = None,
 ) -> None:
     if validate:
         register_model()
-    bus = eventbus(linger_ms, validate=validate)
+    bus = eventbus(linger_ms, validate=validate, headers=headers)
     await pipelined(chunks(events, batch), lambda b: bus.publish_batch(topic, b))
     await bus.close()
 

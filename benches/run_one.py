@@ -43,6 +43,7 @@ def run_batch(contender: str, topic: str, n: int, batch: int, linger: int) -> fl
     fn = {
         "eventbus": lambda: c.eventbus_batch(topic, events, batch, linger),
         "eventbus_validated": lambda: c.eventbus_batch(topic, events, batch, linger, validate=True),
+        "eventbus_noheaders": lambda: c.eventbus_batch(topic, events, batch, linger, headers=False),
         "core": lambda: c.core_batch(topic, events, batch, linger),
         "aiokafka": lambda: c.aiokafka_batch(topic, events, batch, linger),
         "confluent": lambda: c.confluent_batch(topic, events, batch, linger),

@@ -49,14 +49,6 @@ impl Flusher {
         self.wake.notify_one();
     }
 
-    /// Whether an immediate send is still waiting for outcomes (tests).
-    #[cfg(test)]
-    pub(crate) fn is_busy(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.waiting.retain(|t| !t.is_done());
-        !state.waiting.is_empty()
-    }
-
     /// Until stopped: calls `flush` (which holds librdkafka's flushing state for a while)
     /// again and again while a watched send is not done, and sleeps otherwise.
     pub fn run(&self, mut flush: impl FnMut()) {
