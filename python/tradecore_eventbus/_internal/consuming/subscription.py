@@ -60,6 +60,7 @@ from ..wire.envelope import decode
 from .failures import PASS_THROUGH, describe, retriable
 from .handlers import Handler, make_invoker
 from .partition_worker import PartitionWorker
+from .retry_tier import RetryTier
 from .stats import SubscriberStats
 
 logger = logging.getLogger("tradecore_eventbus.subscription")
@@ -108,6 +109,12 @@ class Subscription:
     dlq_retry: RetryConfig | None = None
     #: The bus's observers (consumed, handler failed, worker restarted).
     observers: Observer = field(default_factory=Observer)
+    #: The channel's retry topics (decision 105): on the channel's subscription, where an
+    #: event goes after its in-place attempts; on the retry subscription (which consumes
+    #: ``topics``), the schedule its records wait for. None: failures go to the DLQ.
+    retry_tier: RetryTier | None = None
+    #: Every topic the consumer subscribes to (default: ``topic`` alone).
+    topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._invoke = make_invoker(self.handler)
@@ -150,7 +157,7 @@ class Subscription:
         live when Kafka assigns them, however long that takes. Without it (pub/sub), or if
         the cluster did not answer either, the timeout is raised. Fatal errors (a fenced
         static member) and refusals (authorization) always raise."""
-        self.consumer.subscribe([self.topic])
+        self.consumer.subscribe(list(self.topics or (self.topic,)))
         # Asked alongside the wait, so that an unreachable cluster costs one timeout, not two.
         answering = asyncio.ensure_future(cluster_answers()) if cluster_answers else None
         try:
@@ -467,8 +474,15 @@ class Subscription:
                 self.observers.handler_failed(self.channel, self.group_id, exc, attempt)
                 if backoff is None:
                     backoff = Backoff(self.retry)
-                if attempt < self.retry.max_attempts:
+                tier = self.retry_tier
+                if attempt < (
+                    self.retry.max_attempts
+                    if tier is None
+                    else tier.attempts_per_delivery(record, self.retry.max_attempts)
+                ):
                     delay = backoff.next_delay_s()
+                elif tier is not None:
+                    return await self._retry_later(record, event, exc, attempt)
                 elif self.dead_letter is not None:
                     return await self._dead_letter(record, event, exc, attempt - 1)
                 else:
@@ -482,6 +496,77 @@ class Subscription:
             self.stats.messages_processed += 1
             if timed:
                 report(self.channel, self.group_id, elapsed)
+            return True
+
+    async def _retry_later(
+        self, record: RecordLike, event: dict[str, Any], error: BaseException, attempt: int
+    ) -> bool:
+        """After a delivery's last attempt on a channel with retry topics: the record goes to
+        the next tier (the partition moves on once the broker has the copy), or after the
+        last tier to the DLQ; with the DLQ disabled, back into the last tier (never
+        dropped). Returns False only when stopping first. A tier that the broker does not
+        take now is retried with the DLQ backoff, holding back the partition; one that
+        refuses the copy for good sends the record down the DLQ path."""
+        tier = self.retry_tier
+        assert tier is not None
+        attempts = tier.attempts_before(record) + attempt
+        target = tier.next_tier(record)
+        if target is None:
+            if self.dead_letter is not None:
+                return await self._dead_letter(record, event, error, attempts - 1)
+            target = len(tier.topics)
+        backoff = Backoff(self.dlq_retry or self.retry)
+        while True:
+            try:
+                await tier.forward(record, target, error, attempts)
+            except PASS_THROUGH:
+                raise
+            except ClosedError:
+                return False  # the bus is closing: not resolved, the group gets it again
+            except BaseException as exc:
+                if not retriable(exc):
+                    self.stats.error(exc)
+                    logger.error(
+                        "subscriber %s: retry topic %d refused %s[%d]@%d for good (%s); "
+                        "sending it to the DLQ path",
+                        self.health_key,
+                        target,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        describe(exc),
+                    )
+                    return await self._dead_letter(record, event, error, attempts - 1)
+                delay = backoff.next_delay_s()
+                self.stats.current_backoff = delay
+                self.stats.error(exc)
+                logger.error(
+                    "subscriber %s: writing %s[%d]@%d to retry topic %d failed (%s); "
+                    "retrying in %.3fs, not committing past it",
+                    self.health_key,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    target,
+                    describe(exc),
+                    delay,
+                )
+                if not await self._sleep(delay):
+                    return False
+                continue
+            self.stats.current_backoff = 0.0
+            self.stats.retried_to_topic += 1
+            logger.info(
+                "subscriber %s: %s[%d]@%d failed %d time(s) (%s); retry %d is due in %d ms",
+                self.health_key,
+                record.topic,
+                record.partition,
+                record.offset,
+                attempts,
+                describe(error),
+                target,
+                tier.delays_ms[target - 1],
+            )
             return True
 
     async def _dead_letter(
