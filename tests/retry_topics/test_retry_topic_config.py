@@ -75,3 +75,29 @@ async def test_the_channel_setting_turns_retry_topics_on_at_subscribe() -> None:
         # A channel without the setting has none.
         await bus.subscribe_stream(channel(), handler, group="g")
         assert [s["group"] for s in bus.subscriptions()] == ["tradecore-g"]
+
+
+def test_the_environment_names_channels_and_their_delays() -> None:
+    config = EventBusConfig.from_env(
+        {"EVENT_BUS_RETRY_TOPICS": " transport.mail=1000, 5000,30000 ; transport.sms=500;"}
+    )
+    assert config.retry_topic_delays_for("transport.mail") == (1000, 5000, 30000)
+    assert config.retry_topic_delays_for("transport.sms") == (500,)
+    assert EventBusConfig.from_env({}).topic_configs == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("transport.mail", "is not channel=delay"),
+        ("transport.mail=", "is not channel=delay"),
+        ("=1000", "is not channel=delay"),
+        ("transport.mail=1s", "delays must be integers"),
+        ("transport.mail=1000,0", r"transport.mail\[1\]=0 must be between 1"),
+        ("bad channel=1000", "channel 'bad channel'"),
+        ("transport.a=1;transport.a=2", "named twice"),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=f"^EVENT_BUS_RETRY_TOPICS=.*{says}"):
+        EventBusConfig.from_env({"EVENT_BUS_RETRY_TOPICS": value})

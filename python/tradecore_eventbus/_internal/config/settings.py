@@ -256,6 +256,12 @@ class EventBusConfig:
             ),
         )
         check_spool_dir(config.spool_dir, "EVENT_BUS_SPOOL_DIR")
+        no_retry_topics: dict[str, tuple[int, ...]] = {}
+        retry_topics = _read(
+            e, "EVENT_BUS_RETRY_TOPICS", no_retry_topics, _retry_topics, "channel=delays;..."
+        )
+        for channel, delays in retry_topics.items():
+            config.add_topic_config(channel, retry_topic_delays_ms=delays)
         if config.critical_publish_max_attempts < retry.max_attempts:
             raise ConfigError(
                 "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS must not be below "
@@ -386,6 +392,30 @@ def _retry_from_env(
             "a number >= 1.0",
         ),
     )
+
+
+def _retry_topics(value: str) -> dict[str, tuple[int, ...]]:
+    """``EVENT_BUS_RETRY_TOPICS``: the channels with retry topics and their delays in ms,
+    e.g. ``transport.mail=1000,5000,30000;transport.sms=500`` (decision 105)."""
+    out: dict[str, tuple[int, ...]] = {}
+    for entry in filter(None, (part.strip() for part in value.split(";"))):
+        channel, sep, delays = (x.strip() for x in entry.partition("="))
+        if not sep or not channel or not delays:
+            raise ValueError(f"{entry!r} is not channel=delay,delay,...")
+        problem = topic_name_problem(channel)
+        if problem is not None:
+            raise ValueError(f"channel {channel!r}: {problem}")
+        if channel in out:
+            raise ValueError(f"channel {channel!r} is named twice")
+        try:
+            parsed = [int(d) for d in delays.split(",")]
+        except ValueError:
+            raise ValueError(f"{channel}: delays must be integers (ms), got {delays!r}") from None
+        try:
+            out[channel] = check_retry_delays(parsed, channel)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return out
 
 
 def _dlq_suffix(value: str) -> str:
