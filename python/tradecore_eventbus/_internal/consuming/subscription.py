@@ -12,7 +12,9 @@ skipped it, or it was written to the DLQ. A failing handler is retried with back
 the event goes to the DLQ (``{channel}{DLQ_TOPIC_SUFFIX}``). If the DLQ cannot be written,
 the worker backs off and tries again, holding back its partition, and never commits past it.
 With the DLQ disabled, a failing event is retried until it succeeds (holding back only its
-partition); a record that is not an event at all is logged, counted and skipped.
+partition); a record that is not an event at all is logged, counted and skipped. On a
+channel with retry topics (``retry_tier``; decisions 105-107) a handler's failure goes to
+the next retry topic instead, and the partition moves on once the broker has the copy.
 
 States (``health()``, decision 42): ``active`` once the group assigned the consumer its
 partitions; ``waiting_for_partitions`` when ``start`` returned without them because the
