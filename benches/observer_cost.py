@@ -54,7 +54,9 @@ def main() -> None:
             print(f"round {r + 1} {args.workload} {label:12s} {rate:>10,.0f} events/s", flush=True)
     without, with_metrics = (statistics.median(rates[k]) for k in (False, True))
     print(f"without:      {', '.join(f'{x:,.0f}' for x in rates[False])} (median {without:,.0f})")
-    print(f"with metrics: {', '.join(f'{x:,.0f}' for x in rates[True])} (median {with_metrics:,.0f})")
+    print(
+        f"with metrics: {', '.join(f'{x:,.0f}' for x in rates[True])} (median {with_metrics:,.0f})"
+    )
     print(f"ratio with/without: {with_metrics / without:.3f}")
 
 
