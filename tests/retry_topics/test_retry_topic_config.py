@@ -75,6 +75,10 @@ async def test_the_channel_setting_turns_retry_topics_on_at_subscribe() -> None:
         # A channel without the setting has none.
         await bus.subscribe_stream(channel(), handler, group="g")
         assert [s["group"] for s in bus.subscriptions()] == ["tradecore-g"]
+        # Pub/sub never commits: there is no offset to move past, so no retry topics.
+        await bus.subscribe(ch, handler)
+        assert len(bus.subscriptions()) == 2
+        assert not any(s["group"].endswith(".retry") for s in bus.subscriptions())
 
 
 def test_the_environment_names_channels_and_their_delays() -> None:
