@@ -19,11 +19,12 @@ from typing import Any
 from tradecore_eventbus import _core
 
 from ...exceptions import ClosedError, InvalidArgumentError
-from ..config.checks import check_spool_dir
+from ..config.checks import check_retry_delays, check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
 from ..consuming.handlers import Handler
+from ..consuming.retry_tier import RetryTier
 from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
 from ..observability.counters import Counters
 from ..observability.dispatch import Observers
@@ -40,6 +41,7 @@ from ..reliability.spool.drainer import SpoolDrainer
 from ..reliability.spool.files import Spool
 from ..transports.protocol import RecordLike, TransportAdapter
 from ..transports.structs import ConsumerSpec, Mode
+from ..wire.topics import retry_topic_specs
 from .arguments import (
     check_callable,
     check_event,
@@ -119,6 +121,8 @@ class EventBus:
             self.observers,
         )
         self._subscriptions: dict[str, Subscription] = {}
+        #: The retry topics' subscription of each subscription that has one (by id).
+        self._retry_subscriptions: dict[str, str] = {}
         self._health_sources: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self._coalescers: dict[str, Coalescer] = {}
         self._start_lock = asyncio.Lock()
@@ -392,6 +396,8 @@ class EventBus:
         batch_size: int | None = None,
         block_ms: int | None = None,
         filter_fn: FilterFn | None = None,
+        *,
+        retry_topic_delays_ms: Sequence[int] | None = None,
     ) -> str:
         """Subscribes to a durable stream as a member of ``group``: members share the
         partitions, a new group replays from the earliest offset, and an event is committed
@@ -404,8 +410,19 @@ class EventBus:
         With ``KAFKA_CONSUMER_STATIC_MEMBERSHIP=true`` the consumer joins with a
         ``group.instance.id`` derived from group, channel and ``consumer`` (which is then
         required: one stable name per replica), so a restarted replica takes its partitions
-        back without a rebalance."""
+        back without a rebalance.
+
+        ``retry_topic_delays_ms`` (default: the channel's ``add_topic_config`` setting; None:
+        off) turns on retry topics (decision 105): an event that still fails after the
+        handler retry policy's attempts goes to ``{channel}.retry.1``, due after the first
+        delay, then to ``.retry.2``, ..., and after the last tier to the DLQ. Its partition
+        moves on meanwhile, so events of one key can be handled out of order."""
         check_name(channel, "channel")
+        delays = (
+            check_retry_delays(retry_topic_delays_ms, "retry_topic_delays_ms")
+            if retry_topic_delays_ms is not None
+            else self.config.retry_topic_delays_for(channel)
+        )
         if group is not None:
             check_name(group, "group")
         if consumer is not None:
@@ -438,6 +455,7 @@ class EventBus:
             block_ms=wait_ms,
             auto_offset_reset=self.transport_config.consumer_auto_offset_reset,
             group_instance_id=instance_id,
+            retry_delays=delays,
         )
 
     def _instance_id(self, group_id: str, channel: str, consumer: str | None) -> str | None:
@@ -473,6 +491,7 @@ class EventBus:
         block_ms: int,
         auto_offset_reset: str,
         group_instance_id: str | None = None,
+        retry_delays: tuple[int, ...] | None = None,
     ) -> str:
         if self._closing:
             raise ClosedError("the event bus is closed")
@@ -485,6 +504,84 @@ class EventBus:
         deadline = time.monotonic() + budget
         await self.start()
         await self.publisher.ensure_channel(channel, timeout=budget)
+        tier: RetryTier | None = None
+        if retry_delays:
+            specs = retry_topic_specs(channel, retry_delays, self.config, self.transport_config)
+            await self.adapter.ensure_topics(specs, max(0.0, deadline - time.monotonic()))
+            tier = RetryTier(
+                channel,
+                group,
+                retry_delays,
+                tuple(s.name for s in specs),
+                self.adapter.producer,
+                self.observers,
+            )
+        sub = self._new_subscription(
+            channel,
+            topic,
+            handler,
+            mode=mode,
+            group=group,
+            consumer_name=consumer_name,
+            filter_fn=filter_fn,
+            batch_size=batch_size,
+            block_ms=block_ms,
+            auto_offset_reset=auto_offset_reset,
+            group_instance_id=group_instance_id,
+            tier=tier,
+        )
+        retry_sub: Subscription | None = None
+        if tier is not None:
+            # The retry topics' own consumer, in the group ``{group}.retry`` (decision 106):
+            # started first, so the channel's subscription never writes where nobody reads.
+            retry_group = f"{group}.retry"
+            retry_sub = self._new_subscription(
+                channel,
+                tier.topics[0],
+                handler,
+                mode=mode,
+                group=retry_group,
+                consumer_name=consumer_name,
+                filter_fn=None,  # filtered out events never reach a retry topic
+                batch_size=batch_size,
+                block_ms=block_ms,
+                # A new retry group must not skip what was scheduled before it first joined.
+                auto_offset_reset="earliest",
+                group_instance_id=None
+                if group_instance_id is None
+                else static_instance_id(retry_group, channel, consumer_name),
+                tier=tier,
+                topics=tier.topics,
+            )
+            await self._start_subscription(retry_sub, mode, deadline)
+        try:
+            await self._start_subscription(sub, mode, deadline)
+        except BaseException:
+            if retry_sub is not None:
+                self._subscriptions.pop(retry_sub.id, None)
+                await retry_sub.stop(self.config.close_timeout_seconds)
+            raise
+        if retry_sub is not None:
+            self._retry_subscriptions[sub.id] = retry_sub.id
+        return sub.id
+
+    def _new_subscription(
+        self,
+        channel: str,
+        topic: str,
+        handler: Handler,
+        *,
+        mode: Mode,
+        group: str,
+        consumer_name: str,
+        filter_fn: FilterFn | None,
+        batch_size: int,
+        block_ms: int,
+        auto_offset_reset: str,
+        group_instance_id: str | None,
+        tier: RetryTier | None,
+        topics: tuple[str, ...] = (),
+    ) -> Subscription:
         spec = ConsumerSpec(
             topic=topic,
             group_id=group,
@@ -517,9 +614,14 @@ class EventBus:
             group_instance_id=group_instance_id,
             dlq_retry=self.config.publish_retry,
             observers=self.observers,
+            retry_tier=tier,
+            topics=topics,
         )
         if self.config.enable_dlq:
             sub.dead_letter = functools.partial(self._dead_letter_consumed, sub)
+        return sub
+
+    async def _start_subscription(self, sub: Subscription, mode: Mode, deadline: float) -> None:
         live_timeout = max(0.0, deadline - time.monotonic())
         # A stream subscription outlives a rebalance that takes longer than the timeout; a
         # pub/sub one must be live when the call returns (it starts at the latest offset).
@@ -529,9 +631,13 @@ class EventBus:
         )
         self._subscriptions[sub.id] = sub
         logger.info(
-            "subscribed %s to %s (%s, group %s, %s)", sub.id, channel, mode, group, sub.state
+            "subscribed %s to %s (%s, group %s, %s)",
+            sub.id,
+            ", ".join(sub.topics or (sub.topic,)),
+            mode,
+            sub.group_id,
+            sub.state,
         )
-        return sub.id
 
     async def _dead_letter_consumed(
         self,
@@ -541,9 +647,12 @@ class EventBus:
         error: BaseException,
         retries: int,
     ) -> None:
-        await self.dead_letters.write_consumed(
-            sub.channel, consumed_letter(sub.group_id, sub.channel, record, event, error, retries)
+        letter = (
+            consumed_letter(sub.group_id, sub.channel, record, event, error, retries)
+            if sub.retry_tier is None
+            else sub.retry_tier.dead_letter(record, event, error, retries)
         )
+        await self.dead_letters.write_consumed(sub.channel, letter)
 
     async def unsubscribe(self, subscription_id: str) -> bool:
         """Stops exactly that subscriber (its running handler finishes, what it processed
@@ -551,7 +660,11 @@ class EventBus:
         sub = self._subscriptions.pop(subscription_id, None)
         if sub is None:
             return False
-        await sub.stop(self.config.close_timeout_seconds)
+        retry_id = self._retry_subscriptions.pop(subscription_id, None)
+        retry_sub = None if retry_id is None else self._subscriptions.pop(retry_id, None)
+        await asyncio.gather(
+            *(s.stop(self.config.close_timeout_seconds) for s in (sub, retry_sub) if s is not None)
+        )
         return True
 
     def subscriptions(self) -> list[dict[str, Any]]:

@@ -80,6 +80,11 @@ async def assemble_health(bus: HealthParts, timeout: float) -> dict[str, Any]:
                 "dlq_write_failures": counts.dead_letter_failures,
                 "dlq_refused": counts.dead_letter_refusals,
                 "worker_restarts": counts.worker_restarts,
+                # Failing events moved to a retry topic (decision 105), in all and per tier.
+                "retry_scheduled": counts.retry_scheduled_events,
+                "retry_scheduled_by_tier": {
+                    str(tier): n for tier, n in sorted(counts.retry_scheduled_by_tier.items())
+                },
                 "consumer_faults": {s.health_key: s.stats.faults() for s in subs},
                 "spool": bus.drainer.health(),
                 "failed_consumers": failed_consumers,
