@@ -1,7 +1,7 @@
 """Type stubs of the Rust core (``rust/py``)."""
 
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, TypedDict, overload
 
 __version__: str
 
@@ -165,6 +165,18 @@ class BreakerPermit:
     def __enter__(self) -> BreakerPermit: ...
     def __exit__(self, *args: object) -> bool: ...
 
+class _BreakerStats(TypedDict):
+    state: str
+    failure_count: int
+    consecutive_successes: int
+    total_failures: int
+    total_success: int
+    #: Seconds since the epoch.
+    last_failure_time: float | None
+    half_open_in_flight: int
+    #: Seconds until an OPEN breaker lets a trial call through.
+    retry_after: float | None
+
 class CircuitBreaker:
     def __init__(
         self,
@@ -179,7 +191,7 @@ class CircuitBreaker:
     @property
     def state(self) -> str: ...
     def acquire(self) -> BreakerPermit: ...
-    def stats(self) -> dict[str, int | float | str | None]: ...
+    def stats(self) -> _BreakerStats: ...
 
 def backoff_cap_ms(
     retry: int, initial_delay_ms: float, max_delay_ms: float, backoff_factor: float
