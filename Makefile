@@ -62,7 +62,7 @@ lint: develop ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest of _
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
-	$(PY) -m mypy.stubtest tradecore_eventbus._core --allowlist scripts/stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest tradecore_eventbus._core
 
 .PHONY: fmt
 fmt: develop ## Format Rust and Python sources
