@@ -92,7 +92,9 @@ def checked(proc: subprocess.CompletedProcess[str]) -> str:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     wheel = built_wheel()
     home = tmp_path_factory.mktemp("wheel-install")
-    venv.create(home / "venv", with_pip=True, clear=True)
+    # No pip of its own (ensurepip costs ~7 s): this run's pip installs into it with
+    # `--python`, running under the new environment's interpreter.
+    venv.create(home / "venv", with_pip=False, clear=True)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -108,17 +110,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             "import shutil, sys; sys.exit(any(shutil.which(t) for t in ('cargo', 'rustc')))",
         )
     )
-    checked(
-        target.run(
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--only-binary=:all:",
-            str(wheel),
-            timeout=INSTALL_TIMEOUT_S,
-        )
+    pip = [sys.executable, "-m", "pip", "--python", str(target.python), "install", "--quiet"]
+    installing = subprocess.run(
+        [*pip, "--only-binary=:all:", str(wheel)],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
     )
+    checked(installing)
     return target
 
 
