@@ -27,6 +27,9 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.built: $(VENV)/.created $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml
+	@# The extension is abi3 (_core.abi3.so); a version-specific one left from an older
+	@# build would be imported first.
+	rm -f python/tradecore_eventbus/_core.cpython-*.so
 	$(VENV)/bin/maturin develop $(CARGO_FLAGS) --extras dev,postgres
 	touch $@
 
