@@ -23,7 +23,7 @@ from ..config.checks import check_retry_delays, check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
-from ..consuming.handlers import Handler
+from ..consuming.handlers import EventT, Handler
 from ..consuming.retry_tier import RetryTier
 from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
 from ..observability.counters import Counters
@@ -34,7 +34,7 @@ from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
 from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_for
 from ..publishing.topic_creation import ChannelTopics
-from ..reliability.breakers import BreakerRegistry
+from ..reliability.breakers import BreakerRegistry, BreakerStatus
 from ..reliability.dead_letters.writer import DeadLetterWriter, consumed_letter
 from ..reliability.replay import DlqReplay
 from ..reliability.spool.drainer import SpoolDrainer
@@ -54,7 +54,7 @@ from .arguments import (
     one_key,
 )
 from .configs import live_configs
-from .health import assemble_health
+from .health import HealthReport, assemble_health
 
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -365,7 +365,7 @@ class EventBus:
     # ------------------------------------------------------------------ subscribing
 
     async def subscribe(
-        self, channel: str, handler: Handler, filter_fn: FilterFn | None = None
+        self, channel: str, handler: Handler[EventT], filter_fn: FilterFn | None = None
     ) -> str:
         """Subscribes to a pub/sub channel: the subscriber has its own group, starts at the
         latest offset and never commits (at-most-once). Returns a subscription id once the
@@ -390,7 +390,7 @@ class EventBus:
     async def subscribe_stream(
         self,
         channel: str,
-        handler: Handler,
+        handler: Handler[EventT],
         group: str | None = None,
         consumer: str | None = None,
         batch_size: int | None = None,
@@ -481,7 +481,7 @@ class EventBus:
     async def _subscribe(
         self,
         channel: str,
-        handler: Handler,
+        handler: Handler[Any],
         *,
         mode: Mode,
         group: str,
@@ -688,7 +688,7 @@ class EventBus:
         outbox registers its backlog this way)."""
         self._health_sources[name] = source
 
-    async def get_circuit_breaker_status(self) -> dict[str, dict[str, Any]]:
+    async def get_circuit_breaker_status(self) -> dict[str, BreakerStatus]:
         """Per channel: state, failure_count, consecutive_successes, total_failures,
         total_success, last_failure_time."""
         return self.breakers.status()
@@ -697,7 +697,7 @@ class EventBus:
         """Whether the broker answers a metadata request within ``timeout`` seconds."""
         return await self.adapter.ping(check_seconds(timeout, "timeout"))
 
-    async def health_check(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def health_check(self, timeout: float = 5.0) -> HealthReport:
         """The guide's health structure. Never raises (but for a ``timeout`` that is not a
         finite, non-negative number); bounded by ``timeout``."""
         check_seconds(timeout, "timeout")

@@ -93,7 +93,7 @@ class Subscription:
     group_id: str
     consumer_name: str
     consumer: ConsumerLike
-    handler: Handler
+    handler: Handler[Any]
     filter_fn: FilterFn | None
     batch_size: int
     block_ms: int
