@@ -569,7 +569,7 @@ class EventBus:
         self,
         channel: str,
         topic: str,
-        handler: Handler,
+        handler: Handler[Any],
         *,
         mode: Mode,
         group: str,
