@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import unique
 
 from tradecore_eventbus import EventBus
+from tradecore_eventbus._internal.reliability.replay import ReplayProgress
+from tradecore_eventbus.exceptions import InvalidArgumentError
 from tradecore_eventbus.testing import dead_letters
 
 from .conftest import invoke, invoke_json
@@ -76,7 +78,7 @@ async def test_list_counts_by_error_type_and_shows_the_newest(kafka_bus: EventBu
     for letter in summary["newest"]:
         assert letter["event_type"] == "OrderPlaced"
         assert letter["error_type"] in {"ValueError", "KeyError"}
-        assert letter["retry_count"] == 1
+        assert letter["retry_count"] == 0  # max_attempts=1: no retry
 
     table = await asyncio.to_thread(invoke, ["dlq", "list", channel], COLUMNS="200")
     assert table.exit_code == 0, table.output
@@ -141,5 +143,24 @@ async def test_replay_shows_a_progress_bar_and_a_summary(kafka_bus: EventBus) ->
     assert "filtered" in out
     summary = [line for line in out.splitlines() if line.strip().startswith("│ 5")]
     assert summary, out
-    assert summary[-1].split("│")[1:6] == [" 5 ", " 3 ", " 0 ", " 2 ", " 0 "]
+    assert [c.strip() for c in summary[-1].split("│")[1:6]] == ["5", "3", "0", "2", "0"]
     await handler.wait_for({"o-0", "o-3", "o-5"})
+
+
+async def test_the_library_replay_checks_its_new_arguments(kafka_bus: EventBus) -> None:
+    with pytest.raises(InvalidArgumentError, match="error_types must be a list"):
+        await kafka_bus.replay_dlq("transport.x", error_types="ValueError")
+    with pytest.raises(InvalidArgumentError, match="progress must be callable"):
+        await kafka_bus.replay_dlq("transport.x", progress=42)  # type: ignore[arg-type]
+
+
+async def test_the_library_replay_reports_progress_per_batch(kafka_bus: EventBus) -> None:
+    channel, _ = await dead_lettered_channel(kafka_bus)
+    steps: list[ReplayProgress] = []
+    counts = await kafka_bus.replay_dlq(
+        channel, dry_run=True, progress=steps.append, idle_timeout=2.0, stop_at_end=True
+    )
+    assert counts["read"] == 5
+    assert steps
+    assert steps[-1].counts == counts
+    assert steps[-1].remaining == 0

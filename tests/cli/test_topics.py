@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tests.conftest import unique
 
@@ -18,7 +20,9 @@ async def test_init_creates_the_channel_and_dlq_topics_and_list_shows_them(
     admin: _core.Admin,
 ) -> None:
     orders, prices = unique("transport.cli-topics"), unique("realtime.cli-topics")
-    rows = invoke_json(["topics", "init", orders, prices], KAFKA_TOPIC_PARTITIONS="3")
+    rows = await asyncio.to_thread(
+        invoke_json, ["topics", "init", orders, prices], KAFKA_TOPIC_PARTITIONS="3"
+    )
     assert rows == [
         {
             "topic": orders,
@@ -53,10 +57,10 @@ async def test_init_creates_the_channel_and_dlq_topics_and_list_shows_them(
     assert (await admin.list_topics())[orders] == 3
     assert (await admin.describe_topic(f"{orders}.dlq"))["retention.ms"] == str(30 * DAY_MS)
 
-    again = invoke_json(["topics", "init", orders])
+    again = await asyncio.to_thread(invoke_json, ["topics", "init", orders])
     assert [r["status"] for r in again] == ["exists", "exists"]
 
-    listed = invoke_json(["topics", "list", f"{orders}*"])
+    listed = await asyncio.to_thread(invoke_json, ["topics", "list", f"{orders}*"])
     assert listed == [
         {"topic": orders, "partitions": 3, "retention_ms": 7 * DAY_MS, "dlq": False},
         {"topic": f"{orders}.dlq", "partitions": 3, "retention_ms": 30 * DAY_MS, "dlq": True},
