@@ -117,7 +117,9 @@ def bench(
     a new channel with one stream subscriber, in memory or on --bootstrap; each round and
     the median.
 
-    Example: tradecore-eventbus bench --bootstrap 127.0.0.1:19092 --events 50000
+    \b
+    Example:
+      tradecore-eventbus bench --bootstrap 127.0.0.1:19092 --events 50000
     """
     settings = load(bootstrap=bootstrap, timeout=timeout)
     memory = bootstrap is None

@@ -19,7 +19,9 @@ def demo(bootstrap: str | None, orders: int) -> None:
 
     In memory (no server needed), or on the broker given by --bootstrap.
 
-    Example: tradecore-eventbus demo --bootstrap 127.0.0.1:19092
+    \b
+    Example:
+      tradecore-eventbus demo --bootstrap 127.0.0.1:19092
     """
     settings = load(bootstrap=bootstrap)
     broker = "memory" if bootstrap is None else "kafka"

@@ -128,11 +128,11 @@ def _print_summary(summary: DlqSummary) -> None:
         counts.add_row(error_type, str(n))
     console.print(counts)
     newest = Table(
-        "failed_at", "error_type", "event_type", "event_id", "from", "error", title="newest"
+        "failed at", "error_type", "event_type", "event_id", "original", "error", title="newest"
     )
     for *_, letter in reversed(summary.newest):
         newest.add_row(
-            str(letter.get("failed_at") or "-"),
+            _when(letter.get("failed_at")),
             str(letter["error_type"]),
             str(letter.get("event_type") or ("(raw bytes)" if letter.get("raw") else "-")),
             str(letter.get("event_id") or "-"),
@@ -140,6 +140,11 @@ def _print_summary(summary: DlqSummary) -> None:
             _short(letter.get("error_message")),
         )
     console.print(newest)
+
+
+def _when(failed_at: object) -> str:
+    """``2026-12-07T03:04:57.441623Z`` -> ``2026-12-07 03:04:57``."""
+    return str(failed_at)[:19].replace("T", " ") if failed_at else "-"
 
 
 def _short(text: object, width: int = 60) -> str:
@@ -168,7 +173,9 @@ def list_(
 ) -> None:
     """Count CHANNEL's dead letters by error_type and show the newest few.
 
-    Example: tradecore-eventbus dlq list transport.orders --newest 3
+    \b
+    Example:
+      tradecore-eventbus dlq list transport.orders --newest 3
     """
     settings = load(bootstrap=bootstrap, topic_prefix=topic_prefix, timeout=timeout)
     summary = run(_list(settings, channel, newest))
@@ -222,7 +229,9 @@ async def _replay(
             def advance(step: ReplayProgress) -> None:
                 read = step.counts["read"]
                 total = read + step.remaining if step.remaining is not None else None
-                progress.update(task, completed=read, total=total, counts=_counts_text(step))
+                progress.update(
+                    task, completed=read, total=total, counts=_counts_text(step, dry_run)
+                )
 
             counts = await bus.replay_dlq(
                 channel,
@@ -240,9 +249,10 @@ async def _replay(
         await bus.close(settings.bus.close_timeout_seconds)
 
 
-def _counts_text(step: ReplayProgress) -> str:
+def _counts_text(step: ReplayProgress, dry_run: bool) -> str:
     c = step.counts
-    return f"republished {c['republished']} skipped {c['skipped']} filtered {c['filtered']}"
+    sent = "would republish" if dry_run else "republished"
+    return f"{sent} {c['republished']} skipped {c['skipped']} filtered {c['filtered']}"
 
 
 @dlq.command("replay")
@@ -286,7 +296,9 @@ def replay(
     """Send CHANNEL's dead letters back to CHANNEL (same event_id and key), with a progress
     bar and a count summary. Progress is committed in --group: a letter is replayed once.
 
-    Example: tradecore-eventbus dlq replay transport.orders --error-type ValueError --dry-run
+    \b
+    Example:
+      tradecore-eventbus dlq replay transport.orders --error-type ValueError --dry-run
     """
     settings = load(bootstrap=bootstrap, topic_prefix=topic_prefix, timeout=timeout)
     console = Console(stderr=as_json)

@@ -32,7 +32,9 @@ def health(
 
     Unhealthy: the broker did not answer within --timeout, or a breaker is open.
 
-    Example: tradecore-eventbus health --bootstrap 127.0.0.1:19092 --timeout 5
+    \b
+    Example:
+      tradecore-eventbus health --bootstrap 127.0.0.1:19092 --timeout 5
     """
     settings = load(
         bootstrap=bootstrap, topic_prefix=topic_prefix, spool_dir=spool_dir, timeout=timeout

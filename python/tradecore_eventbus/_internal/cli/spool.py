@@ -46,7 +46,9 @@ def _header(console: Console, what: str, directory: str, n: int) -> None:
 def list_(spool_dir: str | None, as_json: bool) -> None:
     """List the events waiting in the spool, oldest first.
 
-    Example: tradecore-eventbus spool list --spool-dir /var/lib/app/spool
+    \b
+    Example:
+      tradecore-eventbus spool list --spool-dir /var/lib/app/spool
     """
     settings = load(spool_dir=spool_dir)
     rows = [_pending(e) for e in Spool(settings.bus.spool_dir).entries()]
@@ -78,7 +80,9 @@ def dead(spool_dir: str | None, as_json: bool) -> None:
 
     Send them again with `spool replay --dead` once the cause is fixed.
 
-    Example: tradecore-eventbus spool dead --json
+    \b
+    Example:
+      tradecore-eventbus spool dead --json
     """
     settings = load(spool_dir=spool_dir)
     rows = [d.as_dict() for d in Spool(settings.bus.spool_dir).dead_entries()]
@@ -136,7 +140,9 @@ def replay(
 ) -> None:
     """Publish the spooled events to the broker now, in order; exit code 1 if some remain.
 
-    Example: tradecore-eventbus spool replay --bootstrap 127.0.0.1:19092
+    \b
+    Example:
+      tradecore-eventbus spool replay --bootstrap 127.0.0.1:19092
     """
     if names and not dead:
         raise click.UsageError("--name needs --dead")
@@ -150,7 +156,7 @@ def replay(
         console = Console()
         table = Table(*counts)
         table.add_row(*(str(v) for v in counts.values()))
-        _header(console, "spool replayed", settings.bus.spool_dir, sum(counts.values()))
+        console.print(f"spool [cyan]{settings.bus.spool_dir}[/] replayed:")
         console.print(table)
     if counts["remaining"]:
         raise click.exceptions.Exit(1)

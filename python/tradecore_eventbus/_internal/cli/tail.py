@@ -4,7 +4,6 @@ until Ctrl-C, ``--max`` events or ``--idle`` seconds without one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from ..transports.poll import poll_batch
@@ -109,12 +108,14 @@ def tail(
 
     Reads without joining a consumer group: subscribers' offsets never move.
 
-    Example: tradecore-eventbus tail transport.orders --from-beginning --event-type OrderPlaced
+    \b
+    Example:
+      tradecore-eventbus tail transport.orders --from-beginning --event-type OrderPlaced
     """
     settings = load(bootstrap=bootstrap, topic_prefix=topic_prefix, timeout=timeout)
     console = Console()
     shown = [0]
-    with contextlib.suppress(Interrupted):
+    try:
         run(
             _tail(
                 settings,
@@ -128,4 +129,6 @@ def tail(
             ),
             interrupt_ends=True,
         )
+    except Interrupted:
+        console.print()  # after the terminal's "^C"
     console.print(f"[dim]{shown[0]} event(s) shown[/]")

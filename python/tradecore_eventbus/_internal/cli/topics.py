@@ -134,7 +134,9 @@ def init(
     """Create the topics of each CHANNEL and its DLQ topic, as the bus would on first use
     (KAFKA_TOPIC_PARTITIONS partitions, the retention of the channel's category).
 
-    Example: tradecore-eventbus topics init transport.orders realtime.prices
+    \b
+    Example:
+      tradecore-eventbus topics init transport.orders realtime.prices
     """
     settings = load(bootstrap=bootstrap, topic_prefix=topic_prefix, timeout=timeout)
     _print(run(_init(settings, channels)), as_json, with_status=True)
@@ -156,7 +158,9 @@ def list_(
     """List the broker's topics matching PATTERN (a glob, default: all) with their
     partitions, retention and whether they are DLQ topics (DLQ_TOPIC_SUFFIX).
 
-    Example: tradecore-eventbus topics list 'transport.*'
+    \b
+    Example:
+      tradecore-eventbus topics list 'transport.*'
     """
     settings = load(bootstrap=bootstrap, topic_prefix=topic_prefix, timeout=timeout)
     _print(run(_list(settings, pattern, internal)), as_json, with_status=False)
