@@ -81,7 +81,7 @@ async def _list(settings: Settings, channel: str, newest: int) -> DlqSummary:
     topic = adapter.topic_for(dlq_channel(channel, settings.bus.dlq_topic_suffix))
     try:
         await require_broker(adapter, settings)
-        await existing_topic(adapter, topic, channel)
+        await existing_topic(adapter, topic, channel, settings)
     finally:
         await adapter.close()
     summary = DlqSummary(topic)
@@ -212,7 +212,10 @@ async def _replay(
     try:
         await require_broker(adapter, settings)
         await existing_topic(
-            adapter, adapter.topic_for(dlq_channel(channel, settings.bus.dlq_topic_suffix)), channel
+            adapter,
+            adapter.topic_for(dlq_channel(channel, settings.bus.dlq_topic_suffix)),
+            channel,
+            settings,
         )
         with Progress(
             TextColumn("[bold]{task.description}"),

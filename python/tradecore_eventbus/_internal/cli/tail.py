@@ -45,7 +45,7 @@ async def _tail(
     topic = adapter.topic_for(channel)
     try:
         await require_broker(adapter, settings)
-        await existing_topic(adapter, topic, channel)
+        await existing_topic(adapter, topic, channel, settings)
     finally:
         await adapter.close()
     since = 0 if from_beginning else None
