@@ -102,3 +102,17 @@ def test_without_the_cli_extra_the_error_is_one_line_naming_it() -> None:
         "tradecore-eventbus: the tradecore-eventbus command line needs click, which is not "
         'installed: pip install "tradecore-eventbus[cli]"'
     ]
+
+
+def test_the_console_script_entry_point_names_the_cli_main() -> None:
+    """What ``[project.scripts]`` installs: ``tradecore_eventbus.cli:main``."""
+    import importlib
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {"tradecore-eventbus": "tradecore_eventbus.cli:main"}
+    module, _, name = scripts["tradecore-eventbus"].partition(":")
+    from tradecore_eventbus._internal.cli.entry import main
+
+    assert getattr(importlib.import_module(module), name) is main

@@ -16,7 +16,7 @@ from ..reliability.replay import ReplayProgress
 from ..transports.poll import poll_batch
 from ..wire.topics import dlq_channel
 from .broker import existing_topic, require_broker
-from .errors import run
+from .errors import CliError, run
 from .libs import (
     BarColumn,
     Console,
@@ -109,9 +109,7 @@ async def _list(settings: Settings, channel: str, newest: int) -> DlqSummary:
     return summary
 
 
-def _timeout(topic: str, settings: Settings, partitions: int) -> Exception:
-    from .errors import CliError
-
+def _timeout(topic: str, settings: Settings, partitions: int) -> CliError:
     return CliError(
         f"reading {topic} took longer than {settings.timeout:g}s ({partitions} partition(s) "
         "not read to the end; --timeout)"
