@@ -36,7 +36,7 @@ from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_
 from ..publishing.topic_creation import ChannelTopics
 from ..reliability.breakers import BreakerRegistry, BreakerStatus
 from ..reliability.dead_letters.writer import DeadLetterWriter, consumed_letter
-from ..reliability.replay import DlqReplay
+from ..reliability.replay import DlqReplay, ReplayProgress
 from ..reliability.spool.drainer import SpoolDrainer
 from ..reliability.spool.files import Spool
 from ..transports.protocol import RecordLike, TransportAdapter
@@ -343,23 +343,47 @@ class EventBus:
         max_events: int | None = None,
         idle_timeout: float = 2.0,
         group: str = "dlq-replay",
+        error_types: Sequence[str] | None = None,
+        dry_run: bool = False,
+        progress: Callable[[ReplayProgress], None] | None = None,
+        stop_at_end: bool = False,
     ) -> dict[str, int]:
         """Republishes the events of ``channel``'s DLQ to their original channel (without
         ``_dlq_metadata``, same event_id and key) and reports counts: {read, republished,
-        skipped, failed}. Progress is committed in the group ``group``, so a replay never
-        republishes an event twice; records that are not events (``_raw_value``) are counted
-        as skipped. Stops when the DLQ has been idle for ``idle_timeout`` seconds."""
+        skipped, filtered, failed}. Progress is committed in the group ``group``, so a
+        replay never republishes an event twice; records that are not events
+        (``_raw_value``) are counted as skipped. Stops when the DLQ has been idle for
+        ``idle_timeout`` seconds.
+
+        ``error_types`` limits the replay to dead letters of those ``error_type``s; the
+        others are counted as ``filtered`` and committed too, so give a filtered replay a
+        ``group`` of its own (they stay replayable in any other group). ``dry_run`` publishes
+        and commits nothing (``republished`` counts what would be). ``progress`` is called
+        with a ``ReplayProgress`` after each batch read. ``stop_at_end`` also stops once the
+        DLQ is read to its end, without waiting ``idle_timeout``."""
         check_name(channel, "channel")
         if max_events is not None:
             check_positive_int(max_events, "max_events")
         check_seconds(idle_timeout, "idle_timeout")
         check_name(group, "group")
+        if error_types is not None:
+            if isinstance(error_types, str):
+                raise InvalidArgumentError("error_types must be a list of names, got str")
+            error_types = [check_name(t, "error_types[]") for t in error_types]
+        check_callable(progress, "progress", optional=True)
         if self._closing:
             raise ClosedError("the event bus is closed")
         await self.start()
         replay = DlqReplay(self.adapter, self.config, self.transport_config, self.publisher)
         return await replay.run(
-            channel, max_events=max_events, idle_timeout=idle_timeout, group=group
+            channel,
+            max_events=max_events,
+            idle_timeout=idle_timeout,
+            group=group,
+            error_types=error_types,
+            dry_run=bool(dry_run),
+            progress=progress,
+            stop_at_end=bool(stop_at_end),
         )
 
     # ------------------------------------------------------------------ subscribing
