@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ..bus.event_bus import EventBus
+from ..bus.health import HealthReport
 from .errors import run
 from .libs import click
 from .settings import Settings, broker_options, load, spool_dir_option
 
 
-async def _health(settings: Settings) -> dict[str, Any]:
+async def _health(settings: Settings) -> HealthReport:
     adapter = settings.kafka_adapter()
     bus = EventBus(adapter, event_bus_config=settings.bus, transport_config=settings.transport)
     try:
