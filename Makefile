@@ -27,6 +27,9 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.built: $(VENV)/.created $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml
+	@# The extension is abi3 (_core.abi3.so); a version-specific one left from an older
+	@# build would be imported first.
+	rm -f python/tradecore_eventbus/_core.cpython-*.so
 	$(VENV)/bin/maturin develop $(CARGO_FLAGS) --extras dev,postgres
 	touch $@
 
@@ -34,8 +37,9 @@ $(VENV)/.built: $(VENV)/.created $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml
 develop: $(VENV)/.built ## Build the Rust core and install the package (editable) into .venv
 
 .PHONY: wheel
-wheel: $(VENV)/.created ## Build a release wheel into dist/
-	$(VENV)/bin/maturin build $(CARGO_FLAGS) --out dist
+wheel: $(VENV)/.created ## Build the release wheel into dist/: one abi3 wheel per platform (CPython >= 3.11)
+	rm -f dist/tradecore_eventbus-*.whl
+	$(VENV)/bin/maturin build $(CARGO_FLAGS) --interpreter $(PY) --out dist
 
 .PHONY: demo
 demo: develop ## Run the main job on the embedded default (BROKER=kafka: on the local Kafka)
@@ -55,12 +59,13 @@ test-python: develop ## pytest only (expects the broker and PostgreSQL to be run
 	$(PY) -m pytest
 
 .PHONY: lint
-lint: develop ## rustfmt, clippy -D warnings, ruff, mypy --strict
+lint: develop ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest of _core.pyi
 	cargo fmt --check
 	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest tradecore_eventbus._core
 
 .PHONY: fmt
 fmt: develop ## Format Rust and Python sources

@@ -1,5 +1,6 @@
 //! Criterion benches of the Rust hot paths: the breaker permit every publish takes, event
-//! encoding (1,000 Python dicts enriched and encoded to JSON, as `publish_batch` does),
+//! encoding (1,000 Python dicts enriched and encoded to JSON, as `publish_batch` does), event
+//! decoding (1,000 JSON values into Python dicts, as the consumer does),
 //! enrichment pieces (ids, timestamps), batch building (delivery tracking, headers) and the
 //! per-record commit bookkeeping.
 
@@ -14,6 +15,7 @@ use _core::kafka::producer::make_headers;
 use _core::py::encode::encode_events;
 use _core::reliability::breaker::{BreakerConfig, CircuitBreaker};
 use _core::reliability::clock::{ManualClock, SystemClock};
+use _core::wire::event::decode_event;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -76,6 +78,31 @@ fn event_encoding(c: &mut Criterion) {
                         .expect("encode");
                 assert!(failures.is_empty());
                 black_box(batch)
+            })
+        });
+        g.finish();
+    });
+}
+
+/// What `Consumer.take(decode_events=True)` does per record: the value's JSON into a Python
+/// dict (jiter), on the values the encoder above produces.
+fn event_decoding(c: &mut Criterion) {
+    Python::initialize();
+    Python::attach(|py| {
+        let (events, keys) = python_events(py, 1000).expect("events");
+        let default = py.None().into_bound(py);
+        let (batch, _) =
+            encode_events(py, events.as_any(), keys.as_any(), &default, false).expect("encode");
+        let values: Vec<Vec<u8>> = (0..batch.count())
+            .map(|i| batch.value_at(i).to_vec())
+            .collect();
+        let mut g = c.benchmark_group("event decoding");
+        g.throughput(Throughput::Elements(1000));
+        g.bench_function("1000 JSON values -> Python dicts", |b| {
+            b.iter(|| {
+                for v in &values {
+                    black_box(decode_event(py, v).expect("an event"));
+                }
             })
         });
         g.finish();
@@ -146,6 +173,6 @@ fn commit_bookkeeping(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = breaker, event_encoding, enrichment, batch_building, commit_bookkeeping
+    targets = breaker, event_encoding, event_decoding, enrichment, batch_building, commit_bookkeeping
 }
 criterion_main!(benches);

@@ -33,6 +33,11 @@ make --no-print-directory lint || failed+=(lint)
 step "cargo test"
 cargo test --release || failed+=("cargo test")
 
+# The wheel reuses cargo test's and maturin develop's release artifacts (a relink), and
+# tests/distribution/test_wheel_install.py installs it with no Rust toolchain.
+step "wheel"
+make --no-print-directory wheel || failed+=(wheel)
+
 step "start Kafka and PostgreSQL"
 if [[ -n $broker_pid ]] && ! wait "$broker_pid"; then
   cat .cache/broker-start.log >&2

@@ -1,14 +1,39 @@
 """Type stubs of the Rust core (``rust/py``)."""
 
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, Self, TypedDict, final, overload
+
+# PyO3 classes cannot be subclassed (@final) and are built by ``__new__``: stubtest checks
+# both (``make lint``).
+
+__all__ = [
+    "Admin",
+    "BreakerPermit",
+    "CircuitBreaker",
+    "Consumer",
+    "Deliveries",
+    "EncodedBatch",
+    "ManualClock",
+    "OffsetTracker",
+    "Producer",
+    "PublishResult",
+    "Record",
+    "__version__",
+    "backoff_cap_ms",
+    "before_exit",
+    "encode_events",
+    "is_secret_setting",
+    "librdkafka_version",
+    "publish_results",
+    "redact",
+]
 
 __version__: str
 
-Headers = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
-RecordTuple = (
+_Headers = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
+_RecordTuple = (
     tuple[bytes | str | None, bytes | str | None]
-    | tuple[bytes | str | None, bytes | str | None, Headers | None]
+    | tuple[bytes | str | None, bytes | str | None, _Headers | None]
 )
 
 def librdkafka_version() -> str: ...
@@ -22,6 +47,7 @@ def is_secret_setting(key: str) -> bool:
 def before_exit() -> None:
     """Registered with atexit: keeps the core's threads out of Python from then on."""
 
+@final
 class Record:
     @property
     def topic(self) -> str: ...
@@ -41,9 +67,10 @@ class Record:
     def event(self) -> dict[str, Any] | None: ...
     def header(self, name: str) -> bytes | None: ...
 
+@final
 class Producer:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         bootstrap_servers: str,
         *,
         client_id: str = "tradecore",
@@ -54,17 +81,17 @@ class Producer:
         enable_idempotence: bool = True,
         delivery_timeout_ms: int = 30000,
         config: Mapping[str, str | int | float | bool] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def send(
         self,
         topic: str,
         value: bytes | str | None,
         key: bytes | str | None = None,
-        headers: Headers | None = None,
+        headers: _Headers | None = None,
         partition: int | None = None,
     ) -> Awaitable[tuple[int, int]]: ...
     def send_batch(
-        self, topic: str, records: Sequence[RecordTuple], *, immediate: bool = False
+        self, topic: str, records: Sequence[_RecordTuple], *, immediate: bool = False
     ) -> Awaitable[list[tuple[int, int]]]: ...
     def send_encoded(
         self,
@@ -81,9 +108,10 @@ class Producer:
     def in_flight(self) -> int: ...
     def stats(self) -> dict[str, int | str | bool | None]: ...
 
+@final
 class Consumer:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         bootstrap_servers: str,
         group_id: str,
         *,
@@ -98,7 +126,7 @@ class Consumer:
         partition_assignment_strategy: str = "cooperative-sticky",
         group_instance_id: str | None = None,
         config: Mapping[str, str | int | float | bool] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def subscribe(self, topics: Sequence[str]) -> None: ...
     def wait_assigned(self, timeout: float) -> Awaitable[None]: ...
     def take(
@@ -125,14 +153,15 @@ class Consumer:
     def assigned(self) -> bool: ...
     def stats(self) -> dict[str, int | str | bool | None]: ...
 
+@final
 class Admin:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         bootstrap_servers: str,
         *,
         client_id: str = "tradecore-admin",
         config: Mapping[str, str | int | float | bool] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def create_topics(
         self,
         topics: Sequence[tuple[str, int, int, Mapping[str, str] | None]],
@@ -143,11 +172,12 @@ class Admin:
     def ping(self, timeout: float = 5.0) -> Awaitable[int]: ...
     def stats(self) -> dict[str, int | str | None]: ...
 
+@final
 class OffsetTracker:
     """At-least-once bookkeeping: the committable offset of a partition is the one after its
     longest processed prefix."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def assign(self, topic: str, partition: int) -> None: ...
     def revoke(self, topic: str, partition: int) -> int | None: ...
     def delivered(self, topic: str, partition: int, offset: int) -> None: ...
@@ -157,12 +187,14 @@ class OffsetTracker:
     def marked_since_commit(self) -> int: ...
     def reset_marked_since_commit(self) -> None: ...
 
+@final
 class ManualClock:
     """A clock that only moves when told to (for tests of breaker transitions)."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def advance(self, seconds: float) -> None: ...
 
+@final
 class BreakerPermit:
     def success(self) -> None: ...
     def failure(self) -> None: ...
@@ -170,9 +202,22 @@ class BreakerPermit:
     def __enter__(self) -> BreakerPermit: ...
     def __exit__(self, *args: object) -> bool: ...
 
+class _BreakerStats(TypedDict):
+    state: str
+    failure_count: int
+    consecutive_successes: int
+    total_failures: int
+    total_success: int
+    #: Seconds since the epoch.
+    last_failure_time: float | None
+    half_open_in_flight: int
+    #: Seconds until an OPEN breaker lets a trial call through.
+    retry_after: float | None
+
+@final
 class CircuitBreaker:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str,
         *,
         failure_threshold: int = 5,
@@ -180,16 +225,17 @@ class CircuitBreaker:
         timeout_seconds: float = 30.0,
         half_open_calls: int = 3,
         clock: ManualClock | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def state(self) -> str: ...
     def acquire(self) -> BreakerPermit: ...
-    def stats(self) -> dict[str, int | float | str | None]: ...
+    def stats(self) -> _BreakerStats: ...
 
 def backoff_cap_ms(
     retry: int, initial_delay_ms: float, max_delay_ms: float, backoff_factor: float
 ) -> float: ...
 
+@final
 class EncodedBatch:
     """Events enriched and encoded by `encode_events`, held in Rust."""
 
@@ -199,6 +245,7 @@ class EncodedBatch:
     def record(self, i: int) -> tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]: ...
     def event(self, i: int) -> dict[str, object]: ...
 
+@final
 class PublishResult:
     """What one published event became; `event` is read from its batch on access."""
 
@@ -220,16 +267,17 @@ class PublishResult:
     def event(self) -> dict[str, object]: ...
     def __hash__(self) -> int: ...
 
+@final
 class Deliveries(Sequence[tuple[int, int]]):
     """(partition, offset) per event of a sent batch, kept as Rust data."""
 
     def __len__(self) -> int: ...
     @overload
-    def __getitem__(self, index: int) -> tuple[int, int]: ...
+    def __getitem__(self, index: int, /) -> tuple[int, int]: ...
     @overload
-    def __getitem__(self, index: slice) -> list[tuple[int, int]]: ...
+    def __getitem__(self, index: slice, /) -> list[tuple[int, int]]: ...
     def __iter__(self) -> Iterator[tuple[int, int]]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 def publish_results(
     channel: str,

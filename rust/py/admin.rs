@@ -22,15 +22,15 @@ pub struct PyAdmin {
 #[pymethods]
 impl PyAdmin {
     #[new]
-    #[pyo3(signature = (bootstrap_servers, *, client_id = "tradecore-admin".to_string(), config = None))]
+    #[pyo3(signature = (bootstrap_servers, *, client_id = "tradecore-admin", config = None))]
     fn new(
         bootstrap_servers: String,
-        client_id: String,
+        client_id: &str,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let extra = extra_config(config)?;
         Ok(PyAdmin {
-            inner: ManuallyDrop::new(KafkaAdmin::new(&bootstrap_servers, &client_id, &extra)?),
+            inner: ManuallyDrop::new(KafkaAdmin::new(&bootstrap_servers, client_id, &extra)?),
         })
     }
 

@@ -27,8 +27,9 @@ impl PyManualClock {
     }
 
     /// Moves the clock forward by `seconds`.
-    fn advance(&self, seconds_: f64) -> PyResult<()> {
-        self.inner.advance(seconds(seconds_, "seconds")?);
+    fn advance(&self, seconds: f64) -> PyResult<()> {
+        self.inner
+            .advance(super::convert::seconds(seconds, "seconds")?);
         Ok(())
     }
 }

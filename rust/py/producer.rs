@@ -29,9 +29,9 @@ impl PyProducer {
     #[pyo3(signature = (
         bootstrap_servers,
         *,
-        client_id = "tradecore".to_string(),
-        acks = "all".to_string(),
-        compression_type = "lz4".to_string(),
+        client_id = "tradecore",
+        acks = "all",
+        compression_type = "lz4",
         linger_ms = 10,
         batch_size = 16384,
         enable_idempotence = true,
@@ -41,9 +41,9 @@ impl PyProducer {
     #[allow(clippy::too_many_arguments)]
     fn new(
         bootstrap_servers: String,
-        client_id: String,
-        acks: String,
-        compression_type: String,
+        client_id: &str,
+        acks: &str,
+        compression_type: &str,
         linger_ms: u32,
         batch_size: u32,
         enable_idempotence: bool,
@@ -52,9 +52,9 @@ impl PyProducer {
     ) -> PyResult<Self> {
         let settings = ProducerSettings {
             bootstrap_servers,
-            client_id,
-            acks,
-            compression_type,
+            client_id: client_id.to_owned(),
+            acks: acks.to_owned(),
+            compression_type: compression_type.to_owned(),
             linger_ms,
             batch_size,
             enable_idempotence,

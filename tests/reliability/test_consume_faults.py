@@ -75,7 +75,7 @@ async def test_poison_events_go_to_the_dlq_and_replay_brings_them_back(
 
     fixed = True
     report = await bus.replay_dlq(ch, idle_timeout=1.0)
-    assert report == {"read": 2, "republished": 2, "skipped": 0, "failed": 0}
+    assert report == {"read": 2, "republished": 2, "skipped": 0, "filtered": 0, "failed": 0}
     await eventually(lambda: len(handled) == 10)
     assert handled[-2:] == [3, 7]
     again = await bus.replay_dlq(ch, idle_timeout=0.5)

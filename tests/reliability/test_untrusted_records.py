@@ -144,7 +144,7 @@ async def test_replaying_a_dlq_with_malformed_records_skips_or_republishes_them(
         ],
     )
     report = await bus.replay_dlq(ch, idle_timeout=1.0)
-    assert report == {"read": 3, "republished": 1, "skipped": 2, "failed": 0}
+    assert report == {"read": 3, "republished": 1, "skipped": 2, "filtered": 0, "failed": 0}
     await eventually(lambda: len(handled) == 1)
     assert handled[0]["n"] == 1
 

@@ -19,11 +19,12 @@ from typing import Any
 from tradecore_eventbus import _core
 
 from ...exceptions import ClosedError, InvalidArgumentError
-from ..config.checks import check_spool_dir
+from ..config.checks import check_retry_delays, check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
 from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
-from ..consuming.handlers import Handler
+from ..consuming.handlers import EventT, Handler
+from ..consuming.retry_tier import RetryTier
 from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
 from ..observability.counters import Counters
 from ..observability.dispatch import Observers
@@ -33,13 +34,14 @@ from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
 from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_for
 from ..publishing.topic_creation import ChannelTopics
-from ..reliability.breakers import BreakerRegistry
+from ..reliability.breakers import BreakerRegistry, BreakerStatus
 from ..reliability.dead_letters.writer import DeadLetterWriter, consumed_letter
-from ..reliability.replay import DlqReplay
+from ..reliability.replay import DlqReplay, ReplayProgress
 from ..reliability.spool.drainer import SpoolDrainer
 from ..reliability.spool.files import Spool
 from ..transports.protocol import RecordLike, TransportAdapter
 from ..transports.structs import ConsumerSpec, Mode
+from ..wire.topics import retry_topic_specs
 from .arguments import (
     check_callable,
     check_event,
@@ -52,7 +54,7 @@ from .arguments import (
     one_key,
 )
 from .configs import live_configs
-from .health import assemble_health
+from .health import HealthReport, assemble_health
 
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -119,6 +121,8 @@ class EventBus:
             self.observers,
         )
         self._subscriptions: dict[str, Subscription] = {}
+        #: The retry topics' subscription of each subscription that has one (by id).
+        self._retry_subscriptions: dict[str, str] = {}
         self._health_sources: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self._coalescers: dict[str, Coalescer] = {}
         self._start_lock = asyncio.Lock()
@@ -341,29 +345,53 @@ class EventBus:
         max_events: int | None = None,
         idle_timeout: float = 2.0,
         group: str = "dlq-replay",
+        error_types: Sequence[str] | None = None,
+        dry_run: bool = False,
+        progress: Callable[[ReplayProgress], None] | None = None,
+        stop_at_end: bool = False,
     ) -> dict[str, int]:
         """Republishes the events of ``channel``'s DLQ to their original channel (without
         ``_dlq_metadata``, same event_id and key) and reports counts: {read, republished,
-        skipped, failed}. Progress is committed in the group ``group``, so a replay never
-        republishes an event twice; records that are not events (``_raw_value``) are counted
-        as skipped. Stops when the DLQ has been idle for ``idle_timeout`` seconds."""
+        skipped, filtered, failed}. Progress is committed in the group ``group``, so a
+        replay never republishes an event twice; records that are not events
+        (``_raw_value``) are counted as skipped. Stops when the DLQ has been idle for
+        ``idle_timeout`` seconds.
+
+        ``error_types`` limits the replay to dead letters of those ``error_type``s; the
+        others are counted as ``filtered`` and committed too, so give a filtered replay a
+        ``group`` of its own (they stay replayable in any other group). ``dry_run`` publishes
+        and commits nothing (``republished`` counts what would be). ``progress`` is called
+        with a ``ReplayProgress`` after each batch read. ``stop_at_end`` also stops once the
+        DLQ is read to its end, without waiting ``idle_timeout``."""
         check_name(channel, "channel")
         if max_events is not None:
             check_positive_int(max_events, "max_events")
         check_seconds(idle_timeout, "idle_timeout")
         check_name(group, "group")
+        if error_types is not None:
+            if isinstance(error_types, str):
+                raise InvalidArgumentError("error_types must be a list of names, got str")
+            error_types = [check_name(t, "error_types[]") for t in error_types]
+        check_callable(progress, "progress", optional=True)
         if self._closing:
             raise ClosedError("the event bus is closed")
         await self.start()
         replay = DlqReplay(self.adapter, self.config, self.transport_config, self.publisher)
         return await replay.run(
-            channel, max_events=max_events, idle_timeout=idle_timeout, group=group
+            channel,
+            max_events=max_events,
+            idle_timeout=idle_timeout,
+            group=group,
+            error_types=error_types,
+            dry_run=bool(dry_run),
+            progress=progress,
+            stop_at_end=bool(stop_at_end),
         )
 
     # ------------------------------------------------------------------ subscribing
 
     async def subscribe(
-        self, channel: str, handler: Handler, filter_fn: FilterFn | None = None
+        self, channel: str, handler: Handler[EventT], filter_fn: FilterFn | None = None
     ) -> str:
         """Subscribes to a pub/sub channel: the subscriber has its own group, starts at the
         latest offset and never commits (at-most-once). Returns a subscription id once the
@@ -388,12 +416,14 @@ class EventBus:
     async def subscribe_stream(
         self,
         channel: str,
-        handler: Handler,
+        handler: Handler[EventT],
         group: str | None = None,
         consumer: str | None = None,
         batch_size: int | None = None,
         block_ms: int | None = None,
         filter_fn: FilterFn | None = None,
+        *,
+        retry_topic_delays_ms: Sequence[int] | None = None,
     ) -> str:
         """Subscribes to a durable stream as a member of ``group``: members share the
         partitions, a new group replays from the earliest offset, and an event is committed
@@ -406,8 +436,19 @@ class EventBus:
         With ``KAFKA_CONSUMER_STATIC_MEMBERSHIP=true`` the consumer joins with a
         ``group.instance.id`` derived from group, channel and ``consumer`` (which is then
         required: one stable name per replica), so a restarted replica takes its partitions
-        back without a rebalance."""
+        back without a rebalance.
+
+        ``retry_topic_delays_ms`` (default: the channel's ``add_topic_config`` setting; None:
+        off) turns on retry topics (decision 105): an event that still fails after the
+        handler retry policy's attempts goes to ``{channel}.retry.1``, due after the first
+        delay, then to ``.retry.2``, ..., and after the last tier to the DLQ. Its partition
+        moves on meanwhile, so events of one key can be handled out of order."""
         check_name(channel, "channel")
+        delays = (
+            check_retry_delays(retry_topic_delays_ms, "retry_topic_delays_ms")
+            if retry_topic_delays_ms is not None
+            else self.config.retry_topic_delays_for(channel)
+        )
         if group is not None:
             check_name(group, "group")
         if consumer is not None:
@@ -440,6 +481,7 @@ class EventBus:
             block_ms=wait_ms,
             auto_offset_reset=self.transport_config.consumer_auto_offset_reset,
             group_instance_id=instance_id,
+            retry_delays=delays,
         )
 
     def _instance_id(self, group_id: str, channel: str, consumer: str | None) -> str | None:
@@ -465,7 +507,7 @@ class EventBus:
     async def _subscribe(
         self,
         channel: str,
-        handler: Handler,
+        handler: Handler[Any],
         *,
         mode: Mode,
         group: str,
@@ -475,6 +517,7 @@ class EventBus:
         block_ms: int,
         auto_offset_reset: str,
         group_instance_id: str | None = None,
+        retry_delays: tuple[int, ...] | None = None,
     ) -> str:
         if self._closing:
             raise ClosedError("the event bus is closed")
@@ -487,6 +530,84 @@ class EventBus:
         deadline = time.monotonic() + budget
         await self.start()
         await self.publisher.ensure_channel(channel, timeout=budget)
+        tier: RetryTier | None = None
+        if retry_delays:
+            specs = retry_topic_specs(channel, retry_delays, self.config, self.transport_config)
+            await self.adapter.ensure_topics(specs, max(0.0, deadline - time.monotonic()))
+            tier = RetryTier(
+                channel,
+                group,
+                retry_delays,
+                tuple(s.name for s in specs),
+                self.adapter.producer,
+                self.observers,
+            )
+        sub = self._new_subscription(
+            channel,
+            topic,
+            handler,
+            mode=mode,
+            group=group,
+            consumer_name=consumer_name,
+            filter_fn=filter_fn,
+            batch_size=batch_size,
+            block_ms=block_ms,
+            auto_offset_reset=auto_offset_reset,
+            group_instance_id=group_instance_id,
+            tier=tier,
+        )
+        retry_sub: Subscription | None = None
+        if tier is not None:
+            # The retry topics' own consumer, in the group ``{group}.retry`` (decision 106):
+            # started first, so the channel's subscription never writes where nobody reads.
+            retry_group = f"{group}.retry"
+            retry_sub = self._new_subscription(
+                channel,
+                tier.topics[0],
+                handler,
+                mode=mode,
+                group=retry_group,
+                consumer_name=consumer_name,
+                filter_fn=None,  # filtered out events never reach a retry topic
+                batch_size=batch_size,
+                block_ms=block_ms,
+                # A new retry group must not skip what was scheduled before it first joined.
+                auto_offset_reset="earliest",
+                group_instance_id=None
+                if group_instance_id is None
+                else static_instance_id(retry_group, channel, consumer_name),
+                tier=tier,
+                topics=tier.topics,
+            )
+            await self._start_subscription(retry_sub, mode, deadline)
+        try:
+            await self._start_subscription(sub, mode, deadline)
+        except BaseException:
+            if retry_sub is not None:
+                self._subscriptions.pop(retry_sub.id, None)
+                await retry_sub.stop(self.config.close_timeout_seconds)
+            raise
+        if retry_sub is not None:
+            self._retry_subscriptions[sub.id] = retry_sub.id
+        return sub.id
+
+    def _new_subscription(
+        self,
+        channel: str,
+        topic: str,
+        handler: Handler[Any],
+        *,
+        mode: Mode,
+        group: str,
+        consumer_name: str,
+        filter_fn: FilterFn | None,
+        batch_size: int,
+        block_ms: int,
+        auto_offset_reset: str,
+        group_instance_id: str | None,
+        tier: RetryTier | None,
+        topics: tuple[str, ...] = (),
+    ) -> Subscription:
         spec = ConsumerSpec(
             topic=topic,
             group_id=group,
@@ -519,9 +640,14 @@ class EventBus:
             group_instance_id=group_instance_id,
             dlq_retry=self.config.publish_retry,
             observers=self.observers,
+            retry_tier=tier,
+            topics=topics,
         )
         if self.config.enable_dlq:
             sub.dead_letter = functools.partial(self._dead_letter_consumed, sub)
+        return sub
+
+    async def _start_subscription(self, sub: Subscription, mode: Mode, deadline: float) -> None:
         live_timeout = max(0.0, deadline - time.monotonic())
         # A stream subscription outlives a rebalance that takes longer than the timeout; a
         # pub/sub one must be live when the call returns (it starts at the latest offset).
@@ -531,9 +657,13 @@ class EventBus:
         )
         self._subscriptions[sub.id] = sub
         logger.info(
-            "subscribed %s to %s (%s, group %s, %s)", sub.id, channel, mode, group, sub.state
+            "subscribed %s to %s (%s, group %s, %s)",
+            sub.id,
+            ", ".join(sub.topics or (sub.topic,)),
+            mode,
+            sub.group_id,
+            sub.state,
         )
-        return sub.id
 
     async def _dead_letter_consumed(
         self,
@@ -543,9 +673,12 @@ class EventBus:
         error: BaseException,
         retries: int,
     ) -> None:
-        await self.dead_letters.write_consumed(
-            sub.channel, consumed_letter(sub.group_id, sub.channel, record, event, error, retries)
+        letter = (
+            consumed_letter(sub.group_id, sub.channel, record, event, error, retries)
+            if sub.retry_tier is None
+            else sub.retry_tier.dead_letter(record, event, error, retries)
         )
+        await self.dead_letters.write_consumed(sub.channel, letter)
 
     async def unsubscribe(self, subscription_id: str) -> bool:
         """Stops exactly that subscriber (its running handler finishes, what it processed
@@ -553,7 +686,11 @@ class EventBus:
         sub = self._subscriptions.pop(subscription_id, None)
         if sub is None:
             return False
-        await sub.stop(self.config.close_timeout_seconds)
+        retry_id = self._retry_subscriptions.pop(subscription_id, None)
+        retry_sub = None if retry_id is None else self._subscriptions.pop(retry_id, None)
+        await asyncio.gather(
+            *(s.stop(self.config.close_timeout_seconds) for s in (sub, retry_sub) if s is not None)
+        )
         return True
 
     def subscriptions(self) -> list[dict[str, Any]]:
@@ -577,7 +714,7 @@ class EventBus:
         outbox registers its backlog this way)."""
         self._health_sources[name] = source
 
-    async def get_circuit_breaker_status(self) -> dict[str, dict[str, Any]]:
+    async def get_circuit_breaker_status(self) -> dict[str, BreakerStatus]:
         """Per channel: state, failure_count, consecutive_successes, total_failures,
         total_success, last_failure_time."""
         return self.breakers.status()
@@ -586,7 +723,7 @@ class EventBus:
         """Whether the broker answers a metadata request within ``timeout`` seconds."""
         return await self.adapter.ping(check_seconds(timeout, "timeout"))
 
-    async def health_check(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def health_check(self, timeout: float = 5.0) -> HealthReport:
         """The guide's health structure. Never raises (but for a ``timeout`` that is not a
         finite, non-negative number); bounded by ``timeout``."""
         check_seconds(timeout, "timeout")

@@ -9,15 +9,41 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from ...exceptions import EventBusError
 from ..config.settings import EventBusConfig
 from ..consuming.subscription import Subscription
 from ..observability.counters import Counters
-from ..reliability.breakers import BreakerRegistry
+from ..reliability.breakers import BreakerRegistry, BreakerStatus
 from ..reliability.spool.drainer import SpoolDrainer
 from ..transports.protocol import TransportAdapter
+
+
+class AdapterHealth(TypedDict):
+    healthy: bool
+    #: ping_successful, producer_started, messages_sent, messages_received, consumers,
+    #: spool, ... and one entry per ``add_health_source`` name (the outbox's backlog):
+    #: open-ended, so a plain dict.
+    details: dict[str, Any]
+
+
+class HealthConfigReport(TypedDict):
+    dlq_enabled: bool
+    validation_enabled: bool
+    critical_channels: list[str]
+    total_channels_monitored: int
+
+
+class HealthReport(TypedDict):
+    """What ``EventBus.health_check()`` returns: the guide's structure."""
+
+    circuit_breakers: dict[str, BreakerStatus]
+    open_circuits: list[str]
+    open_circuits_count: int
+    adapter: AdapterHealth
+    healthy: bool
+    config: HealthConfigReport
 
 
 class HealthParts(Protocol):
@@ -39,7 +65,7 @@ class HealthParts(Protocol):
     def critical_channels(self) -> list[str]: ...
 
 
-async def assemble_health(bus: HealthParts, timeout: float) -> dict[str, Any]:
+async def assemble_health(bus: HealthParts, timeout: float) -> HealthReport:
     """Never raises; bounded by ``timeout`` (the ping, then each extra source)."""
     try:
         ping = await asyncio.wait_for(bus.adapter.ping(timeout), timeout)
@@ -80,6 +106,11 @@ async def assemble_health(bus: HealthParts, timeout: float) -> dict[str, Any]:
                 "dlq_write_failures": counts.dead_letter_failures,
                 "dlq_refused": counts.dead_letter_refusals,
                 "worker_restarts": counts.worker_restarts,
+                # Failing events moved to a retry topic (decision 105), in all and per tier.
+                "retry_scheduled": counts.retry_scheduled_events,
+                "retry_scheduled_by_tier": {
+                    str(tier): n for tier, n in sorted(counts.retry_scheduled_by_tier.items())
+                },
                 "consumer_faults": {s.health_key: s.stats.faults() for s in subs},
                 "spool": bus.drainer.health(),
                 "failed_consumers": failed_consumers,

@@ -231,3 +231,27 @@ def check_spool_dir(path: str, where: str) -> None:
         raise ConfigError(
             f"{where}={str(path)!r} cannot be created: {str(probe)!r} is not writable"
         )
+
+
+#: At most this many retry tiers per channel (each one a topic and a fetched partition set).
+MAX_RETRY_TIERS = 20
+
+
+def check_retry_delays(value: object, name: str) -> tuple[int, ...]:
+    """A channel's retry tiers: a non-empty sequence of delays in ms (1 to ``MAX_MS``), at
+    most ``MAX_RETRY_TIERS`` of them. Raises :class:`ConfigError` naming ``name``."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"{name} must be a list of delays in milliseconds, e.g. (1000, 5000, 30000), "
+            f"not {type(value).__name__}"
+        )
+    if not value:
+        raise ConfigError(f"{name} must name at least one delay (or be None: no retry topics)")
+    if len(value) > MAX_RETRY_TIERS:
+        raise ConfigError(f"{name} has {len(value)} delays; at most {MAX_RETRY_TIERS}")
+    delays = IntRange(1, MAX_MS)
+    for i, delay in enumerate(value):
+        problem = delays.problem(delay)
+        if problem is not None:
+            raise ConfigError(f"{name}[{i}]={delay!r} {problem} (a delay in milliseconds)")
+    return tuple(value)

@@ -9,7 +9,7 @@ in Python is checked by the same rules in ``__post_init__``, naming the field (d
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal, TypeVar
 
@@ -25,6 +25,7 @@ from .checks import (
     Rules,
     check_fields,
     check_librdkafka_config,
+    check_retry_delays,
     check_spool_dir,
     check_type,
     parse_bootstrap_servers,
@@ -115,6 +116,16 @@ class TopicConfig:
     retry_config: RetryConfig | None = None
     partitions: int | None = None
     retention_ms: int | None = None
+    #: Opt-in retry topics (decision 105): after the in-place attempts a failing event goes
+    #: to ``{channel}.retry.1``, due this many ms later, then ``.retry.2``, ...; None: off.
+    retry_topic_delays_ms: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.retry_topic_delays_ms is not None:
+            delays = check_retry_delays(
+                self.retry_topic_delays_ms, f"retry_topic_delays_ms of {self.topic_name!r}"
+            )
+            object.__setattr__(self, "retry_topic_delays_ms", delays)
 
 
 @dataclass
@@ -245,6 +256,12 @@ class EventBusConfig:
             ),
         )
         check_spool_dir(config.spool_dir, "EVENT_BUS_SPOOL_DIR")
+        no_retry_topics: dict[str, tuple[int, ...]] = {}
+        retry_topics = _read(
+            e, "EVENT_BUS_RETRY_TOPICS", no_retry_topics, _retry_topics, "channel=delays;..."
+        )
+        for channel, delays in retry_topics.items():
+            config.add_topic_config(channel, retry_topic_delays_ms=delays)
         if config.critical_publish_max_attempts < retry.max_attempts:
             raise ConfigError(
                 "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS must not be below "
@@ -260,18 +277,30 @@ class EventBusConfig:
         *,
         partitions: int | None = None,
         retention_ms: int | None = None,
+        retry_topic_delays_ms: Sequence[int] | None = None,
     ) -> TopicConfig:
-        """Registers per-topic settings (retry policy, partitions, retention)."""
+        """Registers per-topic settings (retry policy, partitions, retention, and the
+        opt-in retry topics of its stream subscriptions: one delay in ms per tier)."""
         if topic_type not in ("stream", "pubsub"):
             raise ConfigError(f"topic_type must be 'stream' or 'pubsub', not {topic_type!r}")
         if partitions is not None and partitions < 1:
             raise ConfigError(f"partitions of {topic_name!r} must be at least 1")
-        tc = TopicConfig(topic_name, topic_type, retry_config, partitions, retention_ms)
+        delays = (
+            None
+            if retry_topic_delays_ms is None
+            else check_retry_delays(retry_topic_delays_ms, "retry_topic_delays_ms")
+        )
+        tc = TopicConfig(topic_name, topic_type, retry_config, partitions, retention_ms, delays)
         self.topic_configs[topic_name] = tc
         return tc
 
     def topic_config(self, channel: str) -> TopicConfig | None:
         return self.topic_configs.get(channel)
+
+    def retry_topic_delays_for(self, channel: str) -> tuple[int, ...] | None:
+        """The retry tiers ``add_topic_config`` gave ``channel`` (None: no retry topics)."""
+        tc = self.topic_configs.get(channel)
+        return None if tc is None else tc.retry_topic_delays_ms
 
     def handler_retry_for(self, channel: str) -> RetryConfig:
         """How a failing handler of ``channel`` is retried before the DLQ: the channel's
@@ -363,6 +392,30 @@ def _retry_from_env(
             "a number >= 1.0",
         ),
     )
+
+
+def _retry_topics(value: str) -> dict[str, tuple[int, ...]]:
+    """``EVENT_BUS_RETRY_TOPICS``: the channels with retry topics and their delays in ms,
+    e.g. ``transport.mail=1000,5000,30000;transport.sms=500`` (decision 105)."""
+    out: dict[str, tuple[int, ...]] = {}
+    for entry in filter(None, (part.strip() for part in value.split(";"))):
+        channel, sep, delays = (x.strip() for x in entry.partition("="))
+        if not sep or not channel or not delays:
+            raise ValueError(f"{entry!r} is not channel=delay,delay,...")
+        problem = topic_name_problem(channel)
+        if problem is not None:
+            raise ValueError(f"channel {channel!r}: {problem}")
+        if channel in out:
+            raise ValueError(f"channel {channel!r} is named twice")
+        try:
+            parsed = [int(d) for d in delays.split(",")]
+        except ValueError:
+            raise ValueError(f"{channel}: delays must be integers (ms), got {delays!r}") from None
+        try:
+            out[channel] = check_retry_delays(parsed, channel)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return out
 
 
 def _dlq_suffix(value: str) -> str:

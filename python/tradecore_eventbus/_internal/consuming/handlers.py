@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,11 +18,15 @@ from ...exceptions import EventValidationError
 from ..validation.base_model import BaseEvent
 from ..validation.registry import model_for
 
-Handler = Callable[[Any], Awaitable[Any] | Any]
+#: What a handler receives: the event's JSON object, or the Pydantic model its first
+#: parameter is annotated with.
+EventT = TypeVar("EventT", bound="Mapping[str, Any] | BaseModel")
+#: A subscriber's handler, sync or async; what it returns is not used.
+Handler = Callable[[EventT], Awaitable[object] | object]
 Invoker = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def _first_param_annotation(handler: Handler) -> Any:
+def _first_param_annotation(handler: Handler[Any]) -> Any:
     target: Any = handler
     if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
         target = type(target).__call__
@@ -40,7 +44,7 @@ def _first_param_annotation(handler: Handler) -> Any:
     return hints.get(params[0].name)
 
 
-def model_parameter(handler: Handler) -> type[BaseModel] | None:
+def model_parameter(handler: Handler[Any]) -> type[BaseModel] | None:
     """The Pydantic model the handler asks for, if any."""
     annotation = _first_param_annotation(handler)
     if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
@@ -61,7 +65,7 @@ def _validate(model: type[BaseModel], event: dict[str, Any]) -> BaseModel:
         ) from exc
 
 
-def make_invoker(handler: Handler) -> Invoker:
+def make_invoker(handler: Handler[Any]) -> Invoker:
     """An async callable that hands one event dict to ``handler`` as it wants it."""
     if not callable(handler):
         raise TypeError(f"handler must be callable, not {type(handler).__name__}")

@@ -14,6 +14,7 @@ from ..reliability.backoff import Backoff
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from .failures import PASS_THROUGH, describe, event_of
+from .retry_tier import RetryTier
 from .stats import SubscriberStats
 
 logger = logging.getLogger("tradecore_eventbus.subscription")
@@ -35,6 +36,7 @@ class WorkerOwner(Protocol):
     mark_chunk: int
     stopping: bool
     limit: asyncio.Semaphore
+    retry_tier: RetryTier | None
     _handle_hook: Callable[[RecordLike], Awaitable[bool]]
 
     @property
@@ -55,6 +57,9 @@ class PartitionWorker:
         self._more = asyncio.Event()
         #: The record being resolved: if the worker dies with it, it goes back to the queue.
         self._current: RecordLike | None = None
+        #: A retry topic's partition: each record waits until it is due (decision 106).
+        tier = sub.retry_tier
+        self.schedule = tier if tier is not None and tier.tier_of(topic) else None
         self.task = asyncio.create_task(
             self._supervise(), name=f"eventbus-partition-{topic}-{partition}"
         )
@@ -128,6 +133,11 @@ class PartitionWorker:
                     sub.mark([held])
                     restarts.reset()
 
+    def _resume_if_drained(self) -> None:
+        if self.paused and len(self.queue) <= QUEUE_LOW:
+            self.sub.consumer.resume([self.tp])
+            self.paused = False
+
     async def _run(self) -> None:
         sub = self.sub
         done: list[RecordLike] = []
@@ -140,9 +150,24 @@ class PartitionWorker:
                     self._more.clear()
                     await self._more.wait()
                     continue
+                if self.schedule is not None:
+                    # The head of a retry partition is its earliest due record (one fixed
+                    # delay per tier): waiting for it delays no other record past its due
+                    # time, and holds no concurrency slot. Handled records are marked first.
+                    wait = self.schedule.due_in_s(self.queue[0])
+                    if wait > 0:
+                        if done:
+                            sub.mark(done)
+                            done = []
+                        self._resume_if_drained()
+                        if not await sub._sleep(wait):
+                            return
+                        continue
                 # One concurrency slot for a run of records, not one per record.
                 async with sub.limit:
                     while self.queue and len(done) < sub.mark_chunk and not sub.stopping:
+                        if self.schedule is not None and self.schedule.due_in_s(self.queue[0]) > 0:
+                            break
                         record = self._current = self.queue.popleft()
                         resolved = await sub._handle_hook(record)
                         self._current = None
@@ -153,9 +178,7 @@ class PartitionWorker:
                 if len(done) >= sub.mark_chunk:
                     sub.mark(done)
                     done = []
-                if self.paused and len(self.queue) <= QUEUE_LOW:
-                    self.sub.consumer.resume([self.tp])
-                    self.paused = False
+                self._resume_if_drained()
         finally:
             if done:
                 sub.mark(done)

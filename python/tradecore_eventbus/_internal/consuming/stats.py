@@ -15,6 +15,8 @@ class SubscriberStats:
     errors: int = 0
     filtered: int = 0
     dead_lettered: int = 0
+    #: Failing records written to a retry topic (decision 105).
+    retried_to_topic: int = 0
     dlq_failures: int = 0
     skipped: int = 0
     last_message_at: float | None = None
@@ -53,6 +55,7 @@ class SubscriberStats:
         ``adapter.details.consumer_faults``)."""
         return {
             "dead_lettered": self.dead_lettered,
+            "retried_to_topic": self.retried_to_topic,
             "dlq_write_failures": self.dlq_failures,
             "dlq_refused": self.dlq_refused,
             "skipped": self.skipped,

@@ -12,7 +12,9 @@ skipped it, or it was written to the DLQ. A failing handler is retried with back
 the event goes to the DLQ (``{channel}{DLQ_TOPIC_SUFFIX}``). If the DLQ cannot be written,
 the worker backs off and tries again, holding back its partition, and never commits past it.
 With the DLQ disabled, a failing event is retried until it succeeds (holding back only its
-partition); a record that is not an event at all is logged, counted and skipped.
+partition); a record that is not an event at all is logged, counted and skipped. On a
+channel with retry topics (``retry_tier``; decisions 105-107) a handler's failure goes to
+the next retry topic instead, and the partition moves on once the broker has the copy.
 
 States (``health()``, decision 42): ``active`` once the group assigned the consumer its
 partitions; ``waiting_for_partitions`` when ``start`` returned without them because the
@@ -60,6 +62,7 @@ from ..wire.envelope import decode
 from .failures import PASS_THROUGH, describe, retriable
 from .handlers import Handler, make_invoker
 from .partition_worker import PartitionWorker
+from .retry_tier import RetryTier
 from .stats import SubscriberStats
 
 logger = logging.getLogger("tradecore_eventbus.subscription")
@@ -90,7 +93,7 @@ class Subscription:
     group_id: str
     consumer_name: str
     consumer: ConsumerLike
-    handler: Handler
+    handler: Handler[Any]
     filter_fn: FilterFn | None
     batch_size: int
     block_ms: int
@@ -108,6 +111,12 @@ class Subscription:
     dlq_retry: RetryConfig | None = None
     #: The bus's observers (consumed, handler failed, worker restarted).
     observers: Observer = field(default_factory=Observer)
+    #: The channel's retry topics (decision 105): on the channel's subscription, where an
+    #: event goes after its in-place attempts; on the retry subscription (which consumes
+    #: ``topics``), the schedule its records wait for. None: failures go to the DLQ.
+    retry_tier: RetryTier | None = None
+    #: Every topic the consumer subscribes to (default: ``topic`` alone).
+    topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._invoke = make_invoker(self.handler)
@@ -150,7 +159,7 @@ class Subscription:
         live when Kafka assigns them, however long that takes. Without it (pub/sub), or if
         the cluster did not answer either, the timeout is raised. Fatal errors (a fenced
         static member) and refusals (authorization) always raise."""
-        self.consumer.subscribe([self.topic])
+        self.consumer.subscribe(list(self.topics or (self.topic,)))
         # Asked alongside the wait, so that an unreachable cluster costs one timeout, not two.
         answering = asyncio.ensure_future(cluster_answers()) if cluster_answers else None
         try:
@@ -467,8 +476,15 @@ class Subscription:
                 self.observers.handler_failed(self.channel, self.group_id, exc, attempt)
                 if backoff is None:
                     backoff = Backoff(self.retry)
-                if attempt < self.retry.max_attempts:
+                tier = self.retry_tier
+                if attempt < (
+                    self.retry.max_attempts
+                    if tier is None
+                    else tier.attempts_per_delivery(record, self.retry.max_attempts)
+                ):
                     delay = backoff.next_delay_s()
+                elif tier is not None:
+                    return await self._retry_later(record, event, exc, attempt)
                 elif self.dead_letter is not None:
                     return await self._dead_letter(record, event, exc, attempt - 1)
                 else:
@@ -482,6 +498,77 @@ class Subscription:
             self.stats.messages_processed += 1
             if timed:
                 report(self.channel, self.group_id, elapsed)
+            return True
+
+    async def _retry_later(
+        self, record: RecordLike, event: dict[str, Any], error: BaseException, attempt: int
+    ) -> bool:
+        """After a delivery's last attempt on a channel with retry topics: the record goes to
+        the next tier (the partition moves on once the broker has the copy), or after the
+        last tier to the DLQ; with the DLQ disabled, back into the last tier (never
+        dropped). Returns False only when stopping first. A tier that the broker does not
+        take now is retried with the DLQ backoff, holding back the partition; one that
+        refuses the copy for good sends the record down the DLQ path."""
+        tier = self.retry_tier
+        assert tier is not None
+        attempts = tier.attempts_before(record) + attempt
+        target = tier.next_tier(record)
+        if target is None:
+            if self.dead_letter is not None:
+                return await self._dead_letter(record, event, error, attempts - 1)
+            target = len(tier.topics)
+        backoff = Backoff(self.dlq_retry or self.retry)
+        while True:
+            try:
+                await tier.forward(record, target, error, attempts)
+            except PASS_THROUGH:
+                raise
+            except ClosedError:
+                return False  # the bus is closing: not resolved, the group gets it again
+            except BaseException as exc:
+                if not retriable(exc):
+                    self.stats.error(exc)
+                    logger.error(
+                        "subscriber %s: retry topic %d refused %s[%d]@%d for good (%s); "
+                        "sending it to the DLQ path",
+                        self.health_key,
+                        target,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        describe(exc),
+                    )
+                    return await self._dead_letter(record, event, error, attempts - 1)
+                delay = backoff.next_delay_s()
+                self.stats.current_backoff = delay
+                self.stats.error(exc)
+                logger.error(
+                    "subscriber %s: writing %s[%d]@%d to retry topic %d failed (%s); "
+                    "retrying in %.3fs, not committing past it",
+                    self.health_key,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    target,
+                    describe(exc),
+                    delay,
+                )
+                if not await self._sleep(delay):
+                    return False
+                continue
+            self.stats.current_backoff = 0.0
+            self.stats.retried_to_topic += 1
+            logger.info(
+                "subscriber %s: %s[%d]@%d failed %d time(s) (%s); retry %d is due in %d ms",
+                self.health_key,
+                record.topic,
+                record.partition,
+                record.offset,
+                attempts,
+                describe(error),
+                target,
+                tier.delays_ms[target - 1],
+            )
             return True
 
     async def _dead_letter(

@@ -24,6 +24,8 @@ class Counters(Observer):
         self.handler_failures = 0
         self.worker_restarts = 0
         self.breaker_transitions = 0
+        self.retry_scheduled_events = 0
+        self.retry_scheduled_by_tier: Counter[int] = Counter()
 
     def published(self, channel: str, count: int, latency_s: float) -> None:
         self.published_events += count
@@ -61,6 +63,10 @@ class Counters(Observer):
 
     def worker_restarted(self, channel: str, group: str, partition: int) -> None:
         self.worker_restarts += 1
+
+    def retry_scheduled(self, channel: str, group: str, tier: int, count: int) -> None:
+        self.retry_scheduled_events += count
+        self.retry_scheduled_by_tier[tier] += count
 
     def breaker_transition(self, channel: str, old_state: str, new_state: str) -> None:
         self.breaker_transitions += 1

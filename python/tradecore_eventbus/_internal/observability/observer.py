@@ -70,6 +70,10 @@ class Observer:
     def worker_restarted(self, channel: str, group: str, partition: int) -> None:
         """A partition worker died and was restarted."""
 
+    def retry_scheduled(self, channel: str, group: str, tier: int, count: int) -> None:
+        """``count`` failing records were written to the channel's retry topic ``tier``
+        (1-based, ``{channel}.retry.{tier}``; decision 105), acknowledged by the broker."""
+
     def offsets_committed(self, channel: str, group: str, count: int) -> None:
         """The subscription's consumer completed ``count`` more offset commits."""
 

@@ -109,6 +109,12 @@ class PrometheusObserver(Observer):
             ["channel", "group"],
             **common,
         )
+        self.retry_scheduled_events = Counter(
+            "retry_scheduled_events",
+            "Failing records written to a retry topic of the channel (tier 1, 2, ...).",
+            ["channel", "group", "tier"],
+            **common,
+        )
         self.offset_commits = Counter(
             "offset_commits",
             "Offset commits the subscription's consumer completed (sampled).",
@@ -192,6 +198,9 @@ class PrometheusObserver(Observer):
 
     def worker_restarted(self, channel: str, group: str, partition: int) -> None:
         self.worker_restarts.labels(channel, group).inc()
+
+    def retry_scheduled(self, channel: str, group: str, tier: int, count: int) -> None:
+        self.retry_scheduled_events.labels(channel, group, str(tier)).inc(count)
 
     def offsets_committed(self, channel: str, group: str, count: int) -> None:
         self.offset_commits.labels(channel, group).inc(count)

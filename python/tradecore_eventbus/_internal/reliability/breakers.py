@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
 from tradecore_eventbus import _core
 
 from ..config.settings import CircuitBreakerConfig, EventBusConfig
 from ..observability.observer import Observer
+
+
+class BreakerStatus(TypedDict):
+    """One channel's breaker in ``get_circuit_breaker_status()`` and ``health_check()``."""
+
+    state: str
+    failure_count: int
+    consecutive_successes: int
+    total_failures: int
+    total_success: int
+    #: ISO 8601 in UTC (``...Z``), None before the first failure.
+    last_failure_time: str | None
 
 
 class BreakerRegistry:
@@ -73,9 +85,9 @@ class BreakerRegistry:
             self._seen[channel] = state
             self.observers.breaker_transition(channel, seen, state)
 
-    def status(self) -> dict[str, dict[str, Any]]:
+    def status(self) -> dict[str, BreakerStatus]:
         """The guide's per-channel stats."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, BreakerStatus] = {}
         for channel, breaker in sorted(self._breakers.items()):
             s = breaker.stats()
             self.observe(channel, breaker)

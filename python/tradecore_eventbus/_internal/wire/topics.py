@@ -69,6 +69,37 @@ def dlq_channel(channel: str, suffix: str) -> str:
     return f"{channel}{suffix}"
 
 
+#: Retry tier ``n`` (1-based) of a channel is the channel ``{channel}.retry.{n}`` (decision 105).
+RETRY_CHANNEL_INFIX = ".retry."
+
+
+def retry_channel(channel: str, tier: int) -> str:
+    """The channel of retry tier ``tier`` (1-based) of ``channel``."""
+    return f"{channel}{RETRY_CHANNEL_INFIX}{tier}"
+
+
+def retry_topic_specs(
+    channel: str,
+    delays_ms: tuple[int, ...],
+    bus_config: EventBusConfig,
+    transport_config: TransportConfig,
+) -> list[TopicSpec]:
+    """The retry topics of ``channel``, one per delay, with the channel's partition count
+    (a key keeps its partition number) and the DLQ's retention (a record waits in one at
+    most its tier's delay, which is below that)."""
+    tc = bus_config.topic_config(channel)
+    partitions = tc.partitions if tc and tc.partitions else transport_config.topic_partitions
+    return [
+        TopicSpec(
+            topic_for(retry_channel(channel, tier), transport_config.topic_prefix),
+            partitions,
+            transport_config.topic_replication_factor,
+            {"retention.ms": str(DLQ_RETENTION_MS)},
+        )
+        for tier in range(1, len(delays_ms) + 1)
+    ]
+
+
 def retention_ms(channel: str, *, dlq: bool = False) -> int:
     if dlq:
         return DLQ_RETENTION_MS
@@ -82,7 +113,8 @@ def topic_specs(
     *,
     with_dlq: bool = True,
 ) -> list[TopicSpec]:
-    """The topic of ``channel`` (and its DLQ topic) as ``initialize_topics`` creates them."""
+    """The topic of ``channel`` (its DLQ topic, and its retry topics when its topic config
+    has ``retry_topic_delays_ms``) as ``initialize_topics`` creates them."""
     tc = bus_config.topic_config(channel)
     partitions = tc.partitions if tc and tc.partitions else transport_config.topic_partitions
     retention = tc.retention_ms if tc and tc.retention_ms else retention_ms(channel)
@@ -100,5 +132,9 @@ def topic_specs(
                 rf,
                 {"retention.ms": str(retention_ms(dlq, dlq=True))},
             )
+        )
+    if tc is not None and tc.retry_topic_delays_ms:
+        specs.extend(
+            retry_topic_specs(channel, tc.retry_topic_delays_ms, bus_config, transport_config)
         )
     return specs

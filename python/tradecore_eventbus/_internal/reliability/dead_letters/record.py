@@ -17,6 +17,7 @@ partition and offset find the whole original in its topic).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,9 @@ class Failure:
     original_partition: int | None = None
     original_offset: int | None = None
     consumer_group: str | None = None
+    #: The retry topics the event went through before the DLQ (decision 107), oldest
+    #: first; empty for an event that never left its channel's topic.
+    retry_history: tuple[Mapping[str, Any], ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         # A handler's exception may quote a configured secret, and the DLQ is read by others
@@ -87,7 +91,7 @@ class Failure:
         message = redact(self.error_message)
         if len(message) > ERROR_MESSAGE_CHARS:
             message = message[: ERROR_MESSAGE_CHARS - 3] + "..."
-        return {
+        metadata: dict[str, Any] = {
             "original_channel": self.original_channel,
             "original_partition": self.original_partition,
             "original_offset": self.original_offset,
@@ -97,6 +101,9 @@ class Failure:
             "failed_at": utc_timestamp(),
             "retry_count": self.retry_count,
         }
+        if self.retry_history:
+            metadata["retry_history"] = [dict(step) for step in self.retry_history]
+        return metadata
 
 
 def dlq_record(
@@ -199,6 +206,8 @@ def _metadata_headers(
 def _header_text(value: Any) -> bytes:
     if value is True or value is False:
         return b"true" if value else b"false"
+    if isinstance(value, list | dict):
+        return _text(json.dumps(value, separators=(",", ":"), ensure_ascii=False)).encode()
     return _text(str(value)).encode()
 
 

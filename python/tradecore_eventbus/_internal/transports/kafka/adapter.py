@@ -148,6 +148,37 @@ class RedpandaTransportAdapter(TransportAdapter):
             self._known_topics.update(created)
         return result
 
+    async def initialize_topics(
+        self, enable_auto_create: bool = True, channels: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        result = await super().initialize_topics(enable_auto_create, channels)
+        created = [name for name, state in result.items() if state == "created"]
+        if created:
+            await self._until_listed(created)
+        return result
+
+    async def _until_listed(self, names: Sequence[str]) -> None:
+        """Waits until the brokers' metadata shows topics just created. CreateTopics answers
+        once the controller committed them; a broker learns of them from the metadata log a
+        little later (long after under load), and until then `list_topics`,
+        `describe_topic` and the CLI would say they do not exist. Bounded by one publish
+        attempt's time, polled on the publish retry schedule (its caps, no jitter)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.transport_config.producer_delivery_timeout_ms / 1000.0
+        backoff = Backoff(self.event_bus_config.publish_retry, jitter=False)
+        while True:
+            listed = await self.list_topics()
+            unseen = [n for n in names if n not in listed]
+            if not unseen:
+                return
+            delay = backoff.next_delay_s()
+            if loop.time() + delay > deadline:
+                raise TransportTimeoutError(
+                    f"topics created but not yet in the brokers' metadata after "
+                    f"KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS: {', '.join(unseen)}"
+                )
+            await backoff_sleep(delay)
+
     async def find_event_ids(
         self, topic: str, event_ids: set[str], since_ms: int, timeout: float = 30.0
     ) -> set[str]:
