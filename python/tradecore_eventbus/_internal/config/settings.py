@@ -28,6 +28,7 @@ from .checks import (
     check_spool_dir,
     check_type,
     parse_bootstrap_servers,
+    parse_debug_contexts,
 )
 from .names import topic_name_problem
 from .security import masked, security_from_env
@@ -451,6 +452,10 @@ class TransportConfig:
     def from_env(cls, env: Env | None = None) -> TransportConfig:
         e: Env = os.environ if env is None else env
         extra = security_from_env(e)
+        # librdkafka's debug output (decision 89): its `debug` property, off unless asked for.
+        debug = _read(e, "KAFKA_DEBUG", "", parse_debug_contexts, "a list of debug contexts")
+        if debug:
+            extra["debug"] = debug
         cfg = cls(
             bootstrap_servers=_read(
                 e,

@@ -23,6 +23,10 @@ from ..wire.envelope import _json_default, encode, enrich, headers_for, refuse_n
 
 logger = logging.getLogger("tradecore_eventbus.publish")
 
+#: Per event, more headers for its record (None: none), or None for no event at all: the
+#: trace context of a traced publish, carried through the one encoding call.
+ExtraHeaders = Sequence[Mapping[str, str] | None] | None
+
 
 class PreparedBatch(Protocol):
     """Encoded events ready to send, addressed by position."""
@@ -159,9 +163,11 @@ def prepare_one(
     validate: bool,
     strict: bool,
     headers: bool = False,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedEvent:
     """One event enriched, validated and encoded in Python; anything wrong with it raises
-    :class:`EventValidationError` (never another exception: decision 51)."""
+    :class:`EventValidationError` (never another exception: decision 51). ``extra_headers``
+    are added to the record's headers (a trace context)."""
     try:
         event = enrich(event_data)
         if validate:
@@ -182,14 +188,10 @@ def prepare_one(
         raise _encoding_error(
             f"{_type_of(event_data)} cannot be prepared: {type(exc).__name__}: {exc}"
         ) from exc
-    return PreparedEvent(
-        event,
-        (
-            key_bytes,
-            value,
-            headers_for(event) if headers else [],
-        ),
-    )
+    record_headers = headers_for(event) if headers else []
+    if extra_headers:
+        record_headers.extend((name, text.encode()) for name, text in extra_headers.items())
+    return PreparedEvent(event, (key_bytes, value, record_headers))
 
 
 def _type_of(event_data: Any) -> str:
@@ -230,6 +232,7 @@ def _prepare_python(
     validate: bool,
     strict: bool,
     headers: bool,
+    extra_headers: ExtraHeaders,
 ) -> tuple[PythonBatch, list[int], dict[int, EventValidationError]]:
     prepared: list[PreparedEvent] = []
     positions: list[int] = []
@@ -242,7 +245,16 @@ def _prepare_python(
                     f"partition_key must be a str, got {type(k).__name__}",
                     errors=[{"type": "string_type", "loc": ("partition_key",), "input": k}],
                 )
-            prepared.append(prepare_one(data, k, validate=validate, strict=strict, headers=headers))
+            prepared.append(
+                prepare_one(
+                    data,
+                    k,
+                    validate=validate,
+                    strict=strict,
+                    headers=headers,
+                    extra_headers=None if extra_headers is None else extra_headers[i],
+                )
+            )
             positions.append(i)
         except EventValidationError as exc:
             failures[i] = exc
@@ -256,16 +268,27 @@ def _prepare_all(
     validate: bool,
     strict: bool,
     headers: bool,
+    extra_headers: ExtraHeaders = None,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """The batch of the events that could be prepared, their positions, and the error of
-    each other one. One event's problem is always its own: it never fails the others."""
+    each other one. One event's problem is always its own: it never fails the others.
+    ``extra_headers``: None, or one item per event (None or more headers for its record)."""
     if not _needs_python(events, validate, strict):
-        encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
+        encoded, problems = _core.encode_events(
+            events, key, _json_default, event_headers=headers, extra_headers=extra_headers
+        )
         failures = {i: _encoding_error(message, tuple(loc)) for i, message, loc in problems}
         if not failures:
             return RustBatch(encoded), list(range(len(events))), failures
         return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
-    return _prepare_python(events, key, validate=validate, strict=strict, headers=headers)
+    return _prepare_python(
+        events,
+        key,
+        validate=validate,
+        strict=strict,
+        headers=headers,
+        extra_headers=extra_headers,
+    )
 
 
 def prepare_each(
@@ -275,10 +298,18 @@ def prepare_each(
     validate: bool,
     strict: bool,
     headers: bool = False,
+    extra_headers: ExtraHeaders = None,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Prepares events independently: the batch of those that are valid, the original
     position of each of them, and the error of each invalid one (by position)."""
-    return _prepare_all(events, list(keys), validate=validate, strict=strict, headers=headers)
+    return _prepare_all(
+        events,
+        list(keys),
+        validate=validate,
+        strict=strict,
+        headers=headers,
+        extra_headers=extra_headers,
+    )
 
 
 def prepare(
@@ -289,19 +320,26 @@ def prepare(
     validate: bool,
     strict: bool,
     headers: bool = False,
+    extra_headers: ExtraHeaders = None,
 ) -> PreparedBatch:
     """Prepares every event or raises one :class:`EventValidationError`: for a single event
     its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
     (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``).
 
-    ``key`` is one partition key for all events, or one per event."""
+    ``key`` is one partition key for all events, or one per event; ``extra_headers`` None,
+    or one item per event: more headers for its record (a trace context), or None."""
     if isinstance(events, Mapping | str | bytes):
         raise EventValidationError(
             "events_data_list must be a list of event dicts",
             errors=[{"type": "list_type", "loc": (), "input": type(events).__name__}],
         )
     batch, _positions, found = _prepare_all(
-        events, key, validate=validate, strict=strict, headers=headers
+        events,
+        key,
+        validate=validate,
+        strict=strict,
+        headers=headers,
+        extra_headers=extra_headers,
     )
     failures = sorted(found.items())
     if not failures:
