@@ -42,10 +42,11 @@ def spans() -> Iterator[Spans]:
 
 
 def traceparent(span: ReadableSpan) -> bytes:
-    """The W3C ``traceparent`` header value of ``span`` (sampled)."""
+    """The W3C ``traceparent`` header value of ``span``."""
     context = span.get_span_context()
     assert context is not None
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-01".encode()
+    flags = int(context.trace_flags)
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}".encode()
 
 
 __all__ = ["broker", "reliable_bus"]

@@ -19,7 +19,16 @@ class GuardedPublishTrace(PublishTrace):
 
     def headers(self, i: int) -> Mapping[str, str] | None:
         try:
-            return self._trace.headers(i)
+            given = self._trace.headers(i)
+            if given is None:
+                return None
+            # A dict of str, as the encoder takes it: anything else fails here, for this
+            # trace alone, not in the encoder for every event of the batch.
+            headers = dict(given)
+            for name, value in headers.items():
+                if not isinstance(name, str) or not isinstance(value, str):
+                    raise TypeError(f"trace header {name!r} must be a str with a str value")
+            return headers
         except Exception:
             self._report("headers")
             return None
