@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,15 +21,19 @@ from tests.tracing.conftest import Spans, traceparent
 
 from tradecore_eventbus import (
     BaseEvent,
+    ConfigError,
     EventBus,
+    EventBusConfig,
     EventValidationError,
     InvalidArgumentError,
+    MemoryTransportAdapter,
     PublishError,
     register_event,
 )
 from tradecore_eventbus._internal.observability.dispatch import SILENT
 from tradecore_eventbus._internal.transports.memory.broker import MemoryBroker
 from tradecore_eventbus.observers import Observer
+from tradecore_eventbus.tracing import OpenTelemetryTracing
 
 
 def channel() -> str:
@@ -387,3 +392,23 @@ async def test_a_tracing_observer_that_raises_never_fails_a_publish(
     # Once per failing method, not once per call.
     assert len(logged) == 3, logged
     assert any("trace_publish().headers" in m for m in logged)
+
+
+async def test_event_bus_tracing_adds_a_tracing_observer_unless_one_is_given(
+    tmp_path: Any, spans: Spans
+) -> None:
+    with pytest.raises(ConfigError, match="EVENT_BUS_TRACING='maybe'"):
+        EventBusConfig.from_env({"EVENT_BUS_TRACING": "maybe"})
+    config = EventBusConfig.from_env(
+        {"EVENT_BUS_TRACING": "true", "EVENT_BUS_SPOOL_DIR": str(tmp_path)}
+    )
+    assert config.tracing is True
+    async with EventBus(MemoryTransportAdapter(config)) as bus:
+        [added] = bus.observers.extra
+        assert isinstance(added, OpenTelemetryTracing)
+    given = spans.tracing()
+    async with EventBus(MemoryTransportAdapter(config), observers=[given]) as bus:
+        assert bus.observers.extra == [given]
+    async with EventBus(MemoryTransportAdapter(replace(config, tracing=False))) as bus:
+        assert bus.observers.extra == []
+        assert bus.observers.trace_publish is SILENT

@@ -29,6 +29,7 @@ from ..observability.counters import Counters
 from ..observability.dispatch import SILENT, Observers
 from ..observability.observer import Observer, PublishTrace
 from ..observability.sampler import Sampler
+from ..observability.tracing import OpenTelemetryTracing
 from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
 from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_for
@@ -86,6 +87,10 @@ class EventBus:
         )
         self.counters = Counters()
         self.observers = Observers(self.counters, observers or ())
+        if self.config.tracing and not self.observers.traces():
+            # EVENT_BUS_TRACING: the global tracer provider and propagator (configured in
+            # code, or by opentelemetry-instrument from the OTEL_* variables).
+            self.observers.add(OpenTelemetryTracing())
         self.breakers = BreakerRegistry(self.config, clock, self.observers)
         # Checked now: an outage is the worst time to learn that events cannot be kept.
         check_spool_dir(

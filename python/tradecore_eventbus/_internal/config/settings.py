@@ -155,6 +155,9 @@ class EventBusConfig:
     #: How often registered observers get each subscription's commits and lag (sampled
     #: only while an observer besides the built-in counters is registered).
     observer_sample_interval_seconds: float = 10.0
+    #: Every bus traces with OpenTelemetry (an ``OpenTelemetryTracing`` on the global tracer
+    #: provider and propagator, unless an observer given to it traces already; decision 85).
+    tracing: bool = False
     topic_configs: dict[str, TopicConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -244,6 +247,7 @@ class EventBusConfig:
                 POSITIVE_SECONDS.parse,
                 "a number of seconds > 0",
             ),
+            tracing=_read(e, "EVENT_BUS_TRACING", False, _bool, "true or false"),
         )
         check_spool_dir(config.spool_dir, "EVENT_BUS_SPOOL_DIR")
         if config.critical_publish_max_attempts < retry.max_attempts:
@@ -298,6 +302,7 @@ _EVENT_BUS_BOOLS = {
     "enable_dlq": "ENABLE_DLQ",
     "validate_on_publish": "EVENT_BUS_VALIDATE_ON_PUBLISH",
     "strict_validation": "EVENT_BUS_STRICT_VALIDATION",
+    "tracing": "EVENT_BUS_TRACING",
 }
 _EVENT_BUS_RULES: Rules = {
     "critical_publish_max_attempts": (COUNT, "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS"),

@@ -69,6 +69,10 @@ class Observers(Observer):
         """Whether any observer overrides one of ``callbacks``."""
         return any(self._targets[name] for name in callbacks)
 
+    def traces(self) -> bool:
+        """Whether an observer answers the trace hooks."""
+        return self.listens(*_TRACE_HOOKS)
+
     @property
     def extra(self) -> list[Observer]:
         """The observers registered besides the built-in counters."""
