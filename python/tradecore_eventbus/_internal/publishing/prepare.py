@@ -19,6 +19,7 @@ from ...exceptions import EventValidationError
 from ..transports.protocol import EncodedSender, ProducerLike
 from ..transports.structs import OutgoingRecord
 from ..validation.registry import EVENT_TYPE_TO_PYDANTIC_MODEL, validate_event
+from ..validation.wire_dump import validate_and_dump
 from ..wire.envelope import _json_default, encode, enrich, headers_for, refuse_non_finite
 
 logger = logging.getLogger("tradecore_eventbus.publish")
@@ -163,11 +164,9 @@ def prepare_one(
     validate: bool,
     strict: bool,
     headers: bool = False,
-    extra_headers: Mapping[str, str] | None = None,
 ) -> PreparedEvent:
     """One event enriched, validated and encoded in Python; anything wrong with it raises
-    :class:`EventValidationError` (never another exception: decision 51). ``extra_headers``
-    are added to the record's headers (a trace context)."""
+    :class:`EventValidationError` (never another exception: decision 51)."""
     try:
         event = enrich(event_data)
         if validate:
@@ -188,10 +187,14 @@ def prepare_one(
         raise _encoding_error(
             f"{_type_of(event_data)} cannot be prepared: {type(exc).__name__}: {exc}"
         ) from exc
-    record_headers = headers_for(event) if headers else []
-    if extra_headers:
-        record_headers.extend((name, text.encode()) for name, text in extra_headers.items())
-    return PreparedEvent(event, (key_bytes, value, record_headers))
+    return PreparedEvent(
+        event,
+        (
+            key_bytes,
+            value,
+            headers_for(event) if headers else [],
+        ),
+    )
 
 
 def _type_of(event_data: Any) -> str:
@@ -233,10 +236,14 @@ def _prepare_python(
     strict: bool,
     headers: bool,
     extra_headers: ExtraHeaders,
-) -> tuple[PythonBatch, list[int], dict[int, EventValidationError]]:
-    prepared: list[PreparedEvent] = []
+) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
+    """Events checked against their models in Python, then encoded together in Rust like
+    unvalidated ones: what a model accepted is what is written, and the encoder applies the
+    one rule on NaN (decision 52) to it (decision 75)."""
+    ready: list[dict[str, Any]] = []
     positions: list[int] = []
     failures: dict[int, EventValidationError] = {}
+    registry = EVENT_TYPE_TO_PYDANTIC_MODEL
     for i, data in enumerate(events):
         k = _key_at(key, i)
         try:
@@ -245,20 +252,38 @@ def _prepare_python(
                     f"partition_key must be a str, got {type(k).__name__}",
                     errors=[{"type": "string_type", "loc": ("partition_key",), "input": k}],
                 )
-            prepared.append(
-                prepare_one(
-                    data,
-                    k,
-                    validate=validate,
-                    strict=strict,
-                    headers=headers,
-                    extra_headers=None if extra_headers is None else extra_headers[i],
-                )
-            )
-            positions.append(i)
+            event = enrich(data)
+            if validate:
+                model = registry.get(event["event_type"])
+                if model is not None:
+                    event = validate_and_dump(model, event)
+                elif strict:
+                    validate_event(event, strict=True)  # raises: no model for the type
         except EventValidationError as exc:
             failures[i] = exc
-    return PythonBatch(prepared), positions, failures
+            continue
+        except RecursionError:
+            failures[i] = _encoding_error(f"{_type_of(data)} is nested too deeply")
+            continue
+        except Exception as exc:  # a model's validator or serializer, ...
+            failures[i] = _encoding_error(
+                f"{_type_of(data)} cannot be prepared: {type(exc).__name__}: {exc}"
+            )
+            continue
+        ready.append(event)
+        positions.append(i)
+    keys = key if key is None or isinstance(key, str) else [key[i] for i in positions]
+    extra = None if extra_headers is None else [extra_headers[i] for i in positions]
+    encoded, problems = _core.encode_events(
+        ready, keys, _json_default, event_headers=headers, extra_headers=extra
+    )
+    if problems:
+        refused = set()
+        for j, message, loc in problems:
+            failures[positions[j]] = _encoding_error(message, tuple(loc))
+            refused.add(j)
+        positions = [p for j, p in enumerate(positions) if j not in refused]
+    return RustBatch(encoded), positions, failures
 
 
 def _prepare_all(

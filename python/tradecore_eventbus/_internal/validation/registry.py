@@ -67,8 +67,13 @@ def validate_event(event: Mapping[str, Any], *, strict: bool = False) -> BaseEve
     try:
         return model.model_validate(dict(event))
     except ValidationError as exc:
-        raise EventValidationError(
-            f"invalid {event_type} event: {exc.error_count()} error(s): "
-            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-            errors=exc.errors(include_url=False),
-        ) from exc
+        raise invalid_event(event_type, exc) from exc
+
+
+def invalid_event(event_type: object, exc: ValidationError) -> EventValidationError:
+    """The error of an event its model refused, with Pydantic's errors."""
+    return EventValidationError(
+        f"invalid {event_type} event: {exc.error_count()} error(s): "
+        + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+        errors=exc.errors(include_url=False),
+    )
