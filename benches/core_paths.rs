@@ -74,7 +74,7 @@ fn event_encoding(c: &mut Criterion) {
         g.bench_function("1000 Python dicts -> enriched JSON batch", |b| {
             b.iter(|| {
                 let (batch, failures) =
-                    encode_events(py, events.as_any(), keys.as_any(), &default, false)
+                    encode_events(py, events.as_any(), keys.as_any(), &default, false, None)
                         .expect("encode");
                 assert!(failures.is_empty());
                 black_box(batch)

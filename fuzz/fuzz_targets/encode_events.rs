@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
                 .expect("bool"),
         );
         let default = h.getattr("json_default").expect("json_default");
-        match encode::encode_events(py, &events, &keys, &default, with_headers) {
+        match encode::encode_events(py, &events, &keys, &default, with_headers, None) {
             Ok((batch, problems)) => {
                 let batch = Bound::new(py, batch).expect("EncodedBatch");
                 check(

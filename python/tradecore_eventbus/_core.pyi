@@ -293,4 +293,5 @@ def encode_events(
     default: object,
     *,
     event_headers: bool = False,
+    extra_headers: Sequence[Mapping[str, str | bytes] | None] | None = None,
 ) -> tuple[EncodedBatch, list[tuple[int, str, tuple[str | int, ...]]]]: ...

@@ -50,6 +50,7 @@ impl KafkaAdmin {
             config.set(k, v);
         }
         secrets::remember(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        super::context::apply_log_level(&mut config);
         let admin = AdminClient::from_config_and_context(&config, BasicContext::default())
             .map_err(|e| Error::from_kafka("create admin client", e))?;
         let events = MainQueueServer::start(admin.inner())

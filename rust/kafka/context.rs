@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
 
 use super::auth_gate::{is_authentication_failure, AuthGate};
 use super::secrets;
@@ -115,6 +116,25 @@ pub fn observe_log(health: &ClientHealth, level: RDKafkaLogLevel, fac: &str, mes
         RDKafkaLogLevel::Debug => log::Level::Debug,
     };
     log::log!(target: "librdkafka", lvl, "{fac}: {message}");
+}
+
+/// Sets the client's log level from its `debug` property (`KAFKA_DEBUG`): librdkafka's
+/// debug lines are asked for only when some debug contexts are, and only then does the `log`
+/// facade let DEBUG records of target `librdkafka` through (the forwarder's filter). Without
+/// it the client logs at INFO as before and nothing else changes. Call after every property
+/// is set.
+pub fn apply_log_level(cfg: &mut ClientConfig) {
+    let debug = cfg.get("debug").is_some_and(|v| !v.trim().is_empty());
+    if debug {
+        cfg.set_log_level(RDKafkaLogLevel::Debug);
+        if log::max_level() < log::LevelFilter::Debug {
+            log::set_max_level(log::LevelFilter::Debug);
+        }
+    } else if (cfg.log_level as i32) > (RDKafkaLogLevel::Info as i32) {
+        // Another client asked for debug lines, which raised the facade's level that
+        // rust-rdkafka derives a new client's level from: this one did not ask.
+        cfg.set_log_level(RDKafkaLogLevel::Info);
+    }
 }
 
 /// Logs a client error unless the same one was logged moments ago. An authentication

@@ -115,6 +115,7 @@ fn apply_extra(cfg: &mut ClientConfig, extra: &[(String, String)]) {
         cfg.set(k, v);
     }
     secrets::remember(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    super::context::apply_log_level(cfg);
 }
 
 // Written out so that `extra` (which may hold sasl.password) is masked.

@@ -6,6 +6,11 @@
 //! channel (dropping records when it is full, never blocking) and a dedicated thread, which
 //! holds no other lock, takes the GIL to call `logging`. How many were dropped is said in a
 //! warning of its own once the forwarder has caught up.
+//!
+//! Records below INFO are dropped at the source, except librdkafka's DEBUG lines when a client
+//! asked for them with its `debug` property (`KAFKA_DEBUG`): they go to the
+//! `tradecore_eventbus.librdkafka` logger at DEBUG, which Python's `logging` keeps or drops by
+//! that logger's level. Every line is scrubbed of secrets here, debug lines included.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +37,12 @@ static BRIDGE: OnceLock<Bridge> = OnceLock::new();
 
 impl log::Log for Bridge {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Info
+        // DEBUG only from librdkafka, which sends it only when a client's `debug` property
+        // asks for some contexts (`kafka::context::apply_log_level`, decision 89); the crates'
+        // own debug lines stay out.
+        let level = metadata.level();
+        level <= log::Level::Info
+            || (level == log::Level::Debug && metadata.target() == "librdkafka")
     }
 
     fn log(&self, record: &log::Record<'_>) {

@@ -279,6 +279,7 @@ impl RecordSource for EncodedRecords {
                     })
                 })
         });
+        let headers = with_extra(headers, self.data.extra_headers(at));
         OutRecord {
             key: self.data.key_at(at),
             value: Some(self.data.value_at(at)),
@@ -290,6 +291,20 @@ impl RecordSource for EncodedRecords {
     fn put_back(&mut self, _i: usize, _headers: Option<OwnedHeaders>) {
         // Built again from the batch when the record is asked for again.
     }
+}
+
+/// `headers` plus the record's extra headers (a trace context, ...), if it has any.
+fn with_extra(headers: Option<OwnedHeaders>, extra: &[(String, Vec<u8>)]) -> Option<OwnedHeaders> {
+    if extra.is_empty() {
+        return headers;
+    }
+    let start = headers.unwrap_or_else(|| OwnedHeaders::new_with_capacity(extra.len()));
+    Some(extra.iter().fold(start, |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value.as_slice()),
+        })
+    }))
 }
 
 /// Settles a batch send's future with its `Deliveries` straight from the thread that

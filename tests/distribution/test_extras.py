@@ -19,6 +19,7 @@ from tradecore_eventbus.exceptions import ConfigError, MissingExtraError
 from tradecore_eventbus.memory_adapter import MemoryTransportAdapter
 from tradecore_eventbus.outbox_service import OutboxService
 from tradecore_eventbus.prometheus import PrometheusObserver, start_http_server
+from tradecore_eventbus.tracing import OpenTelemetryTracing
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -53,6 +54,9 @@ def test_a_missing_module_raises_missing_extra_error_naming_its_extra(
 
 
 def test_a_submodule_is_required_by_its_top_level_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Submodules too: another test may have imported one, and an imported one is found.
+    for module in [m for m in sys.modules if m.partition(".")[0] == "opentelemetry"]:
+        monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(MissingExtraError, match=r"tradecore-eventbus\[otel\]") as raised:
         require("opentelemetry.trace", "otel", feature="tracing")
@@ -104,6 +108,17 @@ def test_the_prometheus_observer_and_server_name_the_prometheus_extra(
     assert raised.value.extra == "prometheus"
     with pytest.raises(MissingExtraError, match=r"tradecore-eventbus\[prometheus\]"):
         start_http_server(0)
+
+
+def test_tracing_names_the_otel_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Submodules too: earlier tests imported them, and an imported one would be found.
+    for module in [m for m in sys.modules if m.partition(".")[0] == "opentelemetry"]:
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    with pytest.raises(MissingExtraError, match="OpenTelemetry tracing") as raised:
+        OpenTelemetryTracing()
+    assert raised.value.extra == "otel"
+    assert 'pip install "tradecore-eventbus[otel]"' in str(raised.value)
 
 
 @pytest.mark.parametrize(

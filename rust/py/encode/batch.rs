@@ -60,7 +60,13 @@ pub struct EncodedData {
     pub(super) keys: Keys,
     /// Whether records carry the event_type / event_id / content-type headers.
     pub(super) with_headers: bool,
+    /// Headers of each record beyond those (e.g. a trace context), when the caller gave any:
+    /// one list per encoded event.
+    pub(super) extra: Option<Vec<ExtraHeaders>>,
 }
+
+/// The extra headers of one record: (name, value) pairs, added after the event headers.
+pub type ExtraHeaders = Vec<(String, Vec<u8>)>;
 
 impl EncodedData {
     pub fn count(&self) -> usize {
@@ -87,6 +93,14 @@ impl EncodedData {
                 ("content-type", b"application/json"),
             ]
         })
+    }
+
+    /// The extra headers of record `i` (none unless the batch was encoded with some).
+    pub fn extra_headers(&self, i: usize) -> &[(String, Vec<u8>)] {
+        self.extra
+            .as_ref()
+            .and_then(|each| each.get(i))
+            .map_or(&[], Vec::as_slice)
     }
 }
 
@@ -149,6 +163,9 @@ impl EncodedBatch {
         let value = self.data.values.get(i).ok_or_else(|| no_event(i))?;
         let headers = PyList::empty(py);
         for (name, v) in self.headers(i).into_iter().flatten() {
+            headers.append((name, pyo3::types::PyBytes::new(py, v)))?;
+        }
+        for (name, v) in self.data.extra_headers(i) {
             headers.append((name, pyo3::types::PyBytes::new(py, v)))?;
         }
         PyTuple::new(

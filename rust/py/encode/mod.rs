@@ -20,12 +20,13 @@ mod value;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::events::{utc_timestamp, uuid4_strings};
 use batch::{Arena, Keys};
-pub use batch::{EncodedBatch, EncodedData};
+pub use batch::{EncodedBatch, EncodedData, ExtraHeaders};
 use value::{Encoder, Enrichment, PathPart};
 
 /// A str that cannot be sent as UTF-8 (it holds a lone surrogate).
@@ -123,18 +124,34 @@ fn loc_tuple<'py>(py: Python<'py>, loc: &[PathPart]) -> PyResult<Bound<'py, PyTu
 /// encoded and the failures as [(index, message, loc)], `loc` being the field path the
 /// failure is about (`()` for the event itself). A bad event never fails the call.
 /// `keys`: one key for every event, or one per event (None: no key). `event_headers`: the
-/// records carry event_type / event_id / content-type headers.
+/// records carry event_type / event_id / content-type headers. `extra_headers`: one item per
+/// event, None or a dict of more headers for its record (name: str or bytes value), such as
+/// a trace context; read in this same call, so they cost no crossing of their own.
 #[pyfunction]
-#[pyo3(signature = (events, keys, default, *, event_headers = false))]
+#[pyo3(signature = (events, keys, default, *, event_headers = false, extra_headers = None))]
 pub fn encode_events<'py>(
     py: Python<'py>,
     events: &Bound<'py, PyAny>,
     keys: &Bound<'py, PyAny>,
     default: &Bound<'py, PyAny>,
     event_headers: bool,
+    extra_headers: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(EncodedBatch, Failures<'py>)> {
     let items: Vec<Bound<'py, PyAny>> = events.try_iter()?.collect::<PyResult<_>>()?;
     let n = items.len();
+    let extra_items: Option<Vec<Bound<'py, PyAny>>> = match extra_headers {
+        Some(given) if !given.is_none() => {
+            let each: Vec<Bound<'py, PyAny>> = given.try_iter()?.collect::<PyResult<_>>()?;
+            if each.len() != n {
+                return Err(PyValueError::new_err(format!(
+                    "extra_headers must have one item per event ({n}), got {}",
+                    each.len()
+                )));
+            }
+            Some(each)
+        }
+        _ => None,
+    };
     // One key for all, or one per event; a key that is not a str fails only its event.
     let per_event_keys: Option<Vec<Result<Option<Vec<u8>>, String>>> =
         if keys.is_none() || keys.cast::<PyString>().is_ok() {
@@ -179,6 +196,7 @@ pub fn encode_events<'py>(
             None => Keys::Shared(shared_key),
         },
         with_headers: event_headers,
+        extra: extra_items.as_ref().map(|_| Vec::with_capacity(n)),
     };
     let mut failures: Failures<'py> = Vec::new();
     let mut fail = |i: usize, (message, loc): Problem| -> PyResult<()> {
@@ -251,11 +269,50 @@ pub fn encode_events<'py>(
             None => data.ids.push(fresh_ids[i].as_bytes()),
         }
         data.types.push(event_type.as_bytes());
+        if let (Some(each), Some(given)) = (&mut data.extra, &extra_items) {
+            each.push(extra_headers_of(&given[i])?);
+        }
     }
     let batch = EncodedBatch {
         data: Arc::new(data),
     };
     Ok((batch, failures))
+}
+
+/// One event's extra headers: None, or a dict of name (str) to value (str or bytes).
+fn extra_headers_of(given: &Bound<'_, PyAny>) -> PyResult<ExtraHeaders> {
+    if given.is_none() {
+        return Ok(Vec::new());
+    }
+    let dict = given.cast::<PyDict>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "each item of extra_headers must be None or a dict, got {}",
+            type_name(given)
+        ))
+    })?;
+    let mut out = Vec::with_capacity(dict.len());
+    for (name, value) in dict.iter() {
+        let name = name
+            .cast::<PyString>()
+            .map_err(|_| pyo3::exceptions::PyTypeError::new_err("header names must be str"))?
+            .to_str()?
+            .to_owned();
+        let value = match value.cast::<PyString>() {
+            Ok(text) => text.to_str()?.as_bytes().to_vec(),
+            Err(_) => value
+                .cast::<pyo3::types::PyBytes>()
+                .map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "header {name:?} must be str or bytes, got {}",
+                        type_name(&value)
+                    ))
+                })?
+                .as_bytes()
+                .to_vec(),
+        };
+        out.push((name, value));
+    }
+    Ok(out)
 }
 
 fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<Option<Bound<'_, PyAny>>> {

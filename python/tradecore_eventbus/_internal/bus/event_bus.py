@@ -27,13 +27,15 @@ from ..consuming.handlers import EventT, Handler
 from ..consuming.retry_tier import RetryTier
 from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
 from ..observability.counters import Counters
-from ..observability.dispatch import Observers
-from ..observability.observer import Observer
+from ..observability.dispatch import SILENT, Observers
+from ..observability.observer import Observer, PublishTrace
 from ..observability.sampler import Sampler
+from ..observability.tracing import OpenTelemetryTracing
 from ..publishing.coalescer import Coalescer
 from ..publishing.pipeline import Publisher
 from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_for
 from ..publishing.topic_creation import ChannelTopics
+from ..publishing.traced import report_delivered, report_failure, with_event_ids
 from ..reliability.breakers import BreakerRegistry, BreakerStatus
 from ..reliability.dead_letters.writer import DeadLetterWriter, consumed_letter
 from ..reliability.replay import DlqReplay, ReplayProgress
@@ -87,6 +89,10 @@ class EventBus:
         )
         self.counters = Counters()
         self.observers = Observers(self.counters, observers or ())
+        if self.config.tracing and not self.observers.traces():
+            # EVENT_BUS_TRACING: the global tracer provider and propagator (configured in
+            # code, or by opentelemetry-instrument from the OTEL_* variables).
+            self.observers.add(OpenTelemetryTracing())
         self.breakers = BreakerRegistry(self.config, clock, self.observers)
         # Checked now: an outage is the worst time to learn that events cannot be kept.
         check_spool_dir(
@@ -260,13 +266,34 @@ class EventBus:
         if self._closing:
             raise ClosedError("the event bus is closed")
         topic = self.adapter.topic_for(channel)
+        tracing = self.observers.trace_publish
+        if tracing is not SILENT:
+            events_data_list = with_event_ids(events_data_list)
+            trace = tracing(
+                channel, topic, events_data_list, [partition_key] * len(events_data_list), True
+            )
+            if trace is not None:
+                return await self._publish_batch_traced(
+                    channel, topic, events_data_list, partition_key, trace
+                )
+        return await self._publish_batch(channel, topic, events_data_list, partition_key)
+
+    async def _publish_batch(
+        self,
+        channel: str,
+        topic: str,
+        events: Sequence[Mapping[str, Any]],
+        partition_key: str | None,
+        extra_headers: Sequence[Mapping[str, str] | None] | None = None,
+    ) -> list[PublishResult]:
         prepared = prepare(
             channel,
-            events_data_list,
+            events,
             partition_key,
             validate=self.validate_on_publish,
             strict=self.config.strict_validation,
             headers=self.transport_config.producer_event_headers,
+            extra_headers=extra_headers,
             # An explicit batch is complete: it does not wait for linger.ms (decision 95).
             immediate=True,
         )
@@ -277,6 +304,31 @@ class EventBus:
             self._leave()
         return results_for(channel, topic, partition_key, prepared, deliveries)
 
+    async def _publish_batch_traced(
+        self,
+        channel: str,
+        topic: str,
+        events: Sequence[Mapping[str, Any]],
+        partition_key: str | None,
+        trace: PublishTrace,
+    ) -> list[PublishResult]:
+        try:
+            results = await self._publish_batch(
+                channel,
+                topic,
+                events,
+                partition_key,
+                [trace.headers(i) for i in range(len(events))],
+            )
+        except BaseException as exc:
+            report_failure(trace, exc, len(events))
+            raise
+        else:
+            report_delivered(trace, [(r.partition, r.offset) for r in results])
+        finally:
+            trace.end()
+        return results
+
     async def _publish_one(
         self, channel: str, event: Mapping[str, Any], key: str | None
     ) -> PublishResult:
@@ -286,7 +338,29 @@ class EventBus:
         if coalescer is None:
             topic = self.adapter.topic_for(channel)
             coalescer = self._coalescers[channel] = Coalescer(self, channel, topic)
+        tracing = self.observers.trace_publish
+        if tracing is not SILENT:
+            # Started here, in the caller's context (its span is the parent), not in the
+            # coalesced batch's task.
+            [event] = with_event_ids([event])
+            trace = tracing(channel, coalescer.topic, [event], [key], False)
+            if trace is not None:
+                return await self._publish_one_traced(coalescer, event, key, trace)
         return await coalescer.submit(event, key)
+
+    async def _publish_one_traced(
+        self, coalescer: Coalescer, event: Mapping[str, Any], key: str | None, trace: PublishTrace
+    ) -> PublishResult:
+        try:
+            result = await coalescer.submit(event, key, trace.headers(0))
+        except BaseException as exc:
+            trace.failed(0, exc)
+            raise
+        else:
+            trace.delivered(0, result.partition, result.offset)
+        finally:
+            trace.end()
+        return result
 
     def _enter(self) -> None:
         self._inflight += 1

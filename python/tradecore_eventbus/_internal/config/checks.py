@@ -170,11 +170,53 @@ def parse_sasl_mechanism(value: str) -> str:
     return upper
 
 
+#: librdkafka's debug contexts (CONFIGURATION.md, ``debug``; librdkafka 2.12).
+DEBUG_CONTEXTS = (
+    "generic",
+    "broker",
+    "topic",
+    "metadata",
+    "feature",
+    "queue",
+    "msg",
+    "protocol",
+    "cgrp",
+    "security",
+    "fetch",
+    "interceptor",
+    "plugin",
+    "consumer",
+    "admin",
+    "eos",
+    "mock",
+    "assignor",
+    "conf",
+    "telemetry",
+    "all",
+)
+
+
+def parse_debug_contexts(value: str) -> str:
+    """A comma-separated list of librdkafka debug contexts (``broker,topic,msg``), as
+    librdkafka's ``debug`` property takes it; spaces and case are tidied."""
+    names = [name.strip().lower() for name in value.split(",")]
+    if not any(names):
+        raise ValueError(f"expected a comma-separated list of {', '.join(DEBUG_CONTEXTS)}")
+    unknown = [name for name in names if name not in DEBUG_CONTEXTS]
+    if unknown:
+        raise ValueError(
+            f"unknown debug context(s) {', '.join(repr(n) for n in unknown)}; librdkafka's are "
+            f"{', '.join(DEBUG_CONTEXTS)}"
+        )
+    return ",".join(names)
+
+
 #: librdkafka properties whose values this package checks, wherever they come from.
 CHECKED_PROPERTIES = {
     "security.protocol": parse_security_protocol,
     "sasl.mechanism": parse_sasl_mechanism,
     "sasl.mechanisms": parse_sasl_mechanism,
+    "debug": parse_debug_contexts,
 }
 #: librdkafka ``message.max.bytes`` (the DLQ's size cap is derived from it).
 MESSAGE_MAX_BYTES = IntRange(1000, 1_000_000_000)

@@ -29,6 +29,7 @@ from .checks import (
     check_spool_dir,
     check_type,
     parse_bootstrap_servers,
+    parse_debug_contexts,
 )
 from .names import topic_name_problem
 from .security import masked, security_from_env
@@ -165,6 +166,9 @@ class EventBusConfig:
     #: How often registered observers get each subscription's commits and lag (sampled
     #: only while an observer besides the built-in counters is registered).
     observer_sample_interval_seconds: float = 10.0
+    #: Every bus traces with OpenTelemetry (an ``OpenTelemetryTracing`` on the global tracer
+    #: provider and propagator, unless an observer given to it traces already; decision 85).
+    tracing: bool = False
     topic_configs: dict[str, TopicConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -254,6 +258,7 @@ class EventBusConfig:
                 POSITIVE_SECONDS.parse,
                 "a number of seconds > 0",
             ),
+            tracing=_read(e, "EVENT_BUS_TRACING", False, _bool, "true or false"),
         )
         check_spool_dir(config.spool_dir, "EVENT_BUS_SPOOL_DIR")
         no_retry_topics: dict[str, tuple[int, ...]] = {}
@@ -326,6 +331,7 @@ _EVENT_BUS_BOOLS = {
     "enable_dlq": "ENABLE_DLQ",
     "validate_on_publish": "EVENT_BUS_VALIDATE_ON_PUBLISH",
     "strict_validation": "EVENT_BUS_STRICT_VALIDATION",
+    "tracing": "EVENT_BUS_TRACING",
 }
 _EVENT_BUS_RULES: Rules = {
     "critical_publish_max_attempts": (COUNT, "EVENT_BUS_CRITICAL_PUBLISH_RETRY_MAX_ATTEMPTS"),
@@ -505,6 +511,10 @@ class TransportConfig:
     def from_env(cls, env: Env | None = None) -> TransportConfig:
         e: Env = os.environ if env is None else env
         extra = security_from_env(e)
+        # librdkafka's debug output (decision 89): its `debug` property, off unless asked for.
+        debug = _read(e, "KAFKA_DEBUG", "", parse_debug_contexts, "a list of debug contexts")
+        if debug:
+            extra["debug"] = debug
         cfg = cls(
             bootstrap_servers=_read(
                 e,

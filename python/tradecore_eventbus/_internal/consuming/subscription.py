@@ -53,7 +53,7 @@ from ...exceptions import (
 )
 from ..config.security import RedactingFilter
 from ..observability.dispatch import SILENT
-from ..observability.observer import Observer
+from ..observability.observer import HandlingTrace, Observer
 from ..reliability.backoff import Backoff, sleep_unless
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
@@ -393,28 +393,15 @@ class Subscription:
                     self.stats.errors += 1
                     self.stats.error(exc)
                     return await self._dead_letter(record, None, exc, 0)
-            if self.filter_fn is not None:
-                try:
-                    keep = self.filter_fn(event)
-                except PASS_THROUGH:
-                    raise
-                except BaseException as exc:
-                    self.stats.errors += 1
-                    self.stats.error(exc)
-                    logger.error(
-                        "subscriber %s: filter_fn raised for %s at %s[%d]@%d: %s",
-                        self.health_key,
-                        event.get("event_id"),
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        describe(exc),
-                    )
-                    return await self._dead_letter(record, event, exc, 0)
-                if not keep:
-                    self.stats.filtered += 1
-                    return True
-            return await self._run_handler(record, event)
+            # Looked up per record, like ``handled`` (decision 71): nobody tracing costs one
+            # attribute read and one identity test.
+            tracing = self.observers.trace_handling
+            if tracing is not SILENT:
+                trace = tracing(self.channel, self.group_id, record, event)
+                if trace is not None:
+                    with trace:
+                        return await self._resolve(record, event, trace)
+            return await self._resolve(record, event, None)
         except PASS_THROUGH:
             raise
         except BaseException as exc:
@@ -432,7 +419,38 @@ class Subscription:
             )
             return await self._dead_letter(record, event, exc, 0)
 
-    async def _run_handler(self, record: RecordLike, event: dict[str, Any]) -> bool:
+    async def _resolve(
+        self, record: RecordLike, event: dict[str, Any], trace: HandlingTrace | None
+    ) -> bool:
+        """The filter, then the handler (``trace``: what follows this record, if traced)."""
+        if self.filter_fn is not None:
+            try:
+                keep = self.filter_fn(event)
+            except PASS_THROUGH:
+                raise
+            except BaseException as exc:
+                self.stats.errors += 1
+                self.stats.error(exc)
+                logger.error(
+                    "subscriber %s: filter_fn raised for %s at %s[%d]@%d: %s",
+                    self.health_key,
+                    event.get("event_id"),
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    describe(exc),
+                )
+                if trace is not None:
+                    trace.gave_up(exc)
+                return await self._dead_letter(record, event, exc, 0)
+            if not keep:
+                self.stats.filtered += 1
+                return True
+        return await self._run_handler(record, event, trace)
+
+    async def _run_handler(
+        self, record: RecordLike, event: dict[str, Any], trace: HandlingTrace | None = None
+    ) -> bool:
         attempt = 0
         backoff: Backoff | None = None  # made on the first failure: none on the hot path
         # Looked up per record (an observer may be added while the subscription runs), and
@@ -458,6 +476,9 @@ class Subscription:
                 self.stats.error(exc)
                 self.observers.handler_failed(self.channel, self.group_id, exc, attempt)
                 logger.error("subscriber %s: %s", self.health_key, exc)
+                if trace is not None:
+                    trace.attempt_failed(exc, attempt)
+                    trace.gave_up(exc)
                 return await self._dead_letter(record, event, exc, attempt - 1)
             except BaseException as exc:
                 self.stats.errors += 1
@@ -474,6 +495,8 @@ class Subscription:
                     describe(exc),
                 )
                 self.observers.handler_failed(self.channel, self.group_id, exc, attempt)
+                if trace is not None:
+                    trace.attempt_failed(exc, attempt)
                 if backoff is None:
                     backoff = Backoff(self.retry)
                 tier = self.retry_tier
@@ -486,6 +509,8 @@ class Subscription:
                 elif tier is not None:
                     return await self._retry_later(record, event, exc, attempt)
                 elif self.dead_letter is not None:
+                    if trace is not None:
+                        trace.gave_up(exc)
                     return await self._dead_letter(record, event, exc, attempt - 1)
                 else:
                     # No DLQ: keep trying, holding back this partition only.

@@ -9,12 +9,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .counters import Counters
+from .guards import GuardedHandlingTrace, GuardedPublishTrace
 from .observer import Observer
 
 logger = logging.getLogger("tradecore_eventbus.observers")
 
+#: The hooks that return what follows a call or a record (decision 86): one observer at most
+#: answers them, and what it returns is guarded like a callback.
+_TRACE_HOOKS = ("trace_publish", "trace_handling")
 _CALLBACKS = tuple(
-    name for name, value in vars(Observer).items() if callable(value) and not name.startswith("_")
+    name
+    for name, value in vars(Observer).items()
+    if callable(value) and not name.startswith("_") and name not in _TRACE_HOOKS
 )
 
 
@@ -47,6 +53,15 @@ class Observers(Observer):
                 f"observers must be tradecore_eventbus.observers.Observer instances, got "
                 f"{type(observer).__name__}"
             )
+        for name in _TRACE_HOOKS:
+            if _overrides(observer, name) and any(_overrides(o, name) for o in self._observers):
+                from ...exceptions import InvalidArgumentError
+
+                raise InvalidArgumentError(
+                    f"{type(observer).__name__} traces publishes or handling ({name}), and "
+                    "another registered observer already does: a record carries one trace "
+                    "context, so one tracing observer per bus"
+                )
         self._observers.append(observer)
         self._bind()
 
@@ -54,21 +69,47 @@ class Observers(Observer):
         """Whether any observer overrides one of ``callbacks``."""
         return any(self._targets[name] for name in callbacks)
 
+    def traces(self) -> bool:
+        """Whether an observer answers the trace hooks."""
+        return self.listens(*_TRACE_HOOKS)
+
     @property
     def extra(self) -> list[Observer]:
         """The observers registered besides the built-in counters."""
         return self._observers[1:]
 
     def _bind(self) -> None:
-        for name in _CALLBACKS:
-            default = getattr(Observer, name)
-            self._targets[name] = [
-                getattr(o, name) for o in self._observers if getattr(type(o), name) is not default
-            ]
+        for name in (*_CALLBACKS, *_TRACE_HOOKS):
+            self._targets[name] = [getattr(o, name) for o in self._observers if _overrides(o, name)]
         # Bound per callback, so a call site pays only for the observers that listen.
         for name in _CALLBACKS:
             targets = self._targets[name]
             setattr(self, name, self._caller(name, targets))
+        for name, guard in (
+            ("trace_publish", GuardedPublishTrace),
+            ("trace_handling", GuardedHandlingTrace),
+        ):
+            targets = self._targets[name]
+            setattr(self, name, self._tracer(name, targets[0], guard) if targets else _nothing)
+
+    def _tracer(
+        self, name: str, target: Callable[..., Any], guard: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        """Calls a trace hook; what it returns is wrapped so that its methods never raise
+        into the bus either (each failure logged once per method, like a callback's)."""
+
+        def report(method: str) -> None:
+            self._report(f"{name}().{method}" if method != name else name, target)
+
+        def start(*args: Any) -> Any:
+            try:
+                trace = target(*args)
+            except Exception:
+                report(name)
+                return None
+            return None if trace is None else guard(trace, report)
+
+        return start
 
     def _caller(self, name: str, targets: list[Callable[..., None]]) -> Callable[..., None]:
         if not targets:
@@ -96,3 +137,7 @@ class Observers(Observer):
             type(owner).__name__,
             name,
         )
+
+
+def _overrides(observer: Observer, name: str) -> bool:
+    return getattr(type(observer), name) is not getattr(Observer, name)

@@ -12,9 +12,66 @@ observer raises is logged once per callback and never reaches the bus (decision 
 directory: refused for good), or None (kept nowhere, e.g. ``ENABLE_DLQ=false``).
 ``source`` names the path a dead letter came from: ``"publish"``, ``"consume"`` or
 ``"outbox"``.
+
+Two hooks follow one publish call or one record from start to end instead of reporting what
+happened: ``trace_publish`` and ``trace_handling`` return a :class:`PublishTrace` or a
+:class:`HandlingTrace` (or None), through which an observer carries a context in the
+records' headers and back out of them (tracing: ``tradecore_eventbus.tracing``). They are
+called only while an observer overrides them, and one observer at most per bus may: a record
+carries one trace context (decision 86).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..transports.protocol import RecordLike
+
+
+class PublishTrace:
+    """Follows the events of one publish call (one event for ``publish`` and
+    ``publish_stream``, all of them for ``publish_batch``), by position. The bus calls
+    ``headers`` for every event before encoding them, then ``delivered`` or ``failed`` once
+    for each event, then ``end`` once. Every method is optional."""
+
+    def headers(self, i: int) -> Mapping[str, str] | None:
+        """Headers to add to event ``i``'s record (e.g. ``traceparent``), or None."""
+        return None
+
+    def delivered(self, i: int, partition: int, offset: int) -> None:
+        """Event ``i`` was acknowledged at ``partition``/``offset``."""
+
+    def failed(self, i: int, error: BaseException) -> None:
+        """Event ``i`` was not delivered (invalid, refused, spooled, dead-lettered, ...)."""
+
+    def end(self) -> None:
+        """The call is over."""
+
+
+class HandlingTrace:
+    """Follows the handling of one consumed record: the bus enters it before the filter and
+    the handler run and leaves it once the record is resolved (handled, filtered out or
+    dead-lettered), so whatever the handler does runs inside it. Every method is optional."""
+
+    def __enter__(self) -> HandlingTrace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def attempt_failed(self, error: BaseException, attempt: int) -> None:
+        """The handler raised on its ``attempt``-th try."""
+
+    def gave_up(self, error: BaseException) -> None:
+        """The record could not be handled: it goes to the DLQ (or is skipped without one)."""
 
 
 class Observer:
@@ -84,3 +141,25 @@ class Observer:
 
     def breaker_transition(self, channel: str, old_state: str, new_state: str) -> None:
         """The channel's circuit breaker went from ``old_state`` to ``new_state``."""
+
+    # ------------------------------------------------------------ tracing
+
+    def trace_publish(
+        self,
+        channel: str,
+        topic: str,
+        events: Sequence[Mapping[str, Any]],
+        keys: Sequence[str | None],
+        batch: bool,
+    ) -> PublishTrace | None:
+        """A publish call is about to encode ``events`` (each with its ``event_id``) for
+        ``topic``: return what follows them, or None. Called in the caller's context (its
+        current span is the parent); ``batch`` is True for ``publish_batch``."""
+        return None
+
+    def trace_handling(
+        self, channel: str, group: str, record: RecordLike, event: dict[str, Any]
+    ) -> HandlingTrace | None:
+        """A subscription is about to handle ``record`` (decoded as ``event``): return what
+        follows it, or None."""
+        return None

@@ -27,6 +27,12 @@ class PublishingBus(Protocol):
     ) -> Sequence[tuple[int, int]]: ...
 
 
+#: One single publish waiting for its batch: event, key, the caller's future, and more
+#: headers for its record (its trace context) or None.
+Pending = tuple[
+    Mapping[str, Any], str | None, "asyncio.Future[PublishResult]", Mapping[str, str] | None
+]
+
 # Same logger as the EventBus: these are its publish calls.
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -45,18 +51,28 @@ class Coalescer:
         self.bus = bus
         self.channel = channel
         self.topic = topic
-        self.pending: list[tuple[Mapping[str, Any], str | None, asyncio.Future[PublishResult]]] = []
+        self.pending: list[Pending] = []
+        #: Whether a pending event carries headers of its own (a traced publish).
+        self.with_headers = False
         self.scheduled = False
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, event: Mapping[str, Any], key: str | None) -> asyncio.Future[PublishResult]:
+    def submit(
+        self,
+        event: Mapping[str, Any],
+        key: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> asyncio.Future[PublishResult]:
+        """``headers``: more headers for this event's record (its trace context)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PublishResult] = loop.create_future()
         if not self.pending:
             # One in-flight count per batch (close() waits for it), released when the batch
             # is settled: cheaper than a done-callback per event.
             self.bus._enter()
-        self.pending.append((event, key, future))
+        if headers is not None:
+            self.with_headers = True
+        self.pending.append((event, key, future, headers))
         if len(self.pending) >= self.MAX_BATCH:
             self.flush()
         elif not self.scheduled:
@@ -69,7 +85,8 @@ class Coalescer:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        task = asyncio.ensure_future(self._send(batch))
+        with_headers, self.with_headers = self.with_headers, False
+        task = asyncio.ensure_future(self._send(batch, with_headers))
         self.tasks.add(task)
         task.add_done_callback(self._sent)
 
@@ -77,18 +94,17 @@ class Coalescer:
         self.tasks.discard(task)
         self.bus._leave()
 
-    async def _send(
-        self, batch: list[tuple[Mapping[str, Any], str | None, asyncio.Future[PublishResult]]]
-    ) -> None:
+    async def _send(self, batch: list[Pending], with_headers: bool = False) -> None:
         bus = self.bus
-        futures = [f for _, _, f in batch]
+        futures = [f for _, _, f, _ in batch]
         try:
             prepared, positions, failures = prepare_each(
-                [e for e, _, _ in batch],
-                [k for _, k, _ in batch],
+                [e for e, _, _, _ in batch],
+                [k for _, k, _, _ in batch],
                 validate=bus.validate_on_publish,
                 strict=bus.config.strict_validation,
                 headers=bus.transport_config.producer_event_headers,
+                extra_headers=[h for _, _, _, h in batch] if with_headers else None,
             )
             # prepare_each reports each bad event by position and never raises for one of
             # them, so one caller's bad event cannot fail the others (decision 51).

@@ -24,6 +24,10 @@ from ..wire.envelope import _json_default, encode, enrich, headers_for, refuse_n
 
 logger = logging.getLogger("tradecore_eventbus.publish")
 
+#: Per event, more headers for its record (None: none), or None for no event at all: the
+#: trace context of a traced publish, carried through the one encoding call.
+ExtraHeaders = Sequence[Mapping[str, str] | None] | None
+
 
 class PreparedBatch(Protocol):
     """Encoded events ready to send, addressed by position. ``immediate``: an explicit batch,
@@ -242,6 +246,7 @@ def _prepare_python(
     validate: bool,
     strict: bool,
     headers: bool,
+    extra_headers: ExtraHeaders,
     immediate: bool = False,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Events checked against their models in Python, then encoded together in Rust like
@@ -280,7 +285,10 @@ def _prepare_python(
         ready.append(event)
         positions.append(i)
     keys = key if key is None or isinstance(key, str) else [key[i] for i in positions]
-    encoded, problems = _core.encode_events(ready, keys, _json_default, event_headers=headers)
+    extra = None if extra_headers is None else [extra_headers[i] for i in positions]
+    encoded, problems = _core.encode_events(
+        ready, keys, _json_default, event_headers=headers, extra_headers=extra
+    )
     if problems:
         refused = set()
         for j, message, loc in problems:
@@ -297,19 +305,29 @@ def _prepare_all(
     validate: bool,
     strict: bool,
     headers: bool,
+    extra_headers: ExtraHeaders = None,
     immediate: bool = False,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """The batch of the events that could be prepared, their positions, and the error of
-    each other one. One event's problem is always its own: it never fails the others."""
+    each other one. One event's problem is always its own: it never fails the others.
+    ``extra_headers``: None, or one item per event (None or more headers for its record)."""
     if not _needs_python(events, validate, strict):
-        encoded, problems = _core.encode_events(events, key, _json_default, event_headers=headers)
+        encoded, problems = _core.encode_events(
+            events, key, _json_default, event_headers=headers, extra_headers=extra_headers
+        )
         failures = {i: _encoding_error(message, tuple(loc)) for i, message, loc in problems}
         batch = RustBatch(encoded, immediate)
         if not failures:
             return batch, list(range(len(events))), failures
         return batch, [i for i in range(len(events)) if i not in failures], failures
     return _prepare_python(
-        events, key, validate=validate, strict=strict, headers=headers, immediate=immediate
+        events,
+        key,
+        validate=validate,
+        strict=strict,
+        headers=headers,
+        extra_headers=extra_headers,
+        immediate=immediate,
     )
 
 
@@ -320,10 +338,18 @@ def prepare_each(
     validate: bool,
     strict: bool,
     headers: bool = False,
+    extra_headers: ExtraHeaders = None,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Prepares events independently: the batch of those that are valid, the original
     position of each of them, and the error of each invalid one (by position)."""
-    return _prepare_all(events, list(keys), validate=validate, strict=strict, headers=headers)
+    return _prepare_all(
+        events,
+        list(keys),
+        validate=validate,
+        strict=strict,
+        headers=headers,
+        extra_headers=extra_headers,
+    )
 
 
 def prepare(
@@ -334,21 +360,29 @@ def prepare(
     validate: bool,
     strict: bool,
     headers: bool = False,
+    extra_headers: ExtraHeaders = None,
     immediate: bool = False,
 ) -> PreparedBatch:
     """Prepares every event or raises one :class:`EventValidationError`: for a single event
     its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
     (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``).
 
-    ``key`` is one partition key for all events, or one per event. ``immediate``: see
-    :class:`PreparedBatch`."""
+    ``key`` is one partition key for all events, or one per event; ``extra_headers`` None,
+    or one item per event: more headers for its record (a trace context), or None.
+    ``immediate``: see :class:`PreparedBatch`."""
     if isinstance(events, Mapping | str | bytes):
         raise EventValidationError(
             "events_data_list must be a list of event dicts",
             errors=[{"type": "list_type", "loc": (), "input": type(events).__name__}],
         )
     batch, _positions, found = _prepare_all(
-        events, key, validate=validate, strict=strict, headers=headers, immediate=immediate
+        events,
+        key,
+        validate=validate,
+        strict=strict,
+        headers=headers,
+        extra_headers=extra_headers,
+        immediate=immediate,
     )
     failures = sorted(found.items())
     if not failures:

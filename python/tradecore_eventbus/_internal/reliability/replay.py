@@ -30,6 +30,7 @@ from ..transports.protocol import RecordLike, TransportAdapter
 from ..transports.structs import ConsumerSpec
 from ..wire.envelope import encode, headers_for
 from ..wire.topics import dlq_channel
+from ..wire.trace_context import trace_headers
 from .dead_letters.record import METADATA_KEY, replay_target
 
 logger = logging.getLogger("tradecore_eventbus.replay")
@@ -181,6 +182,8 @@ class DlqReplay:
                 handled.append(record)
                 continue
             headers = headers_for(event) if self.transport_config.producer_event_headers else []
+            # The event's trace goes on: the dead letter kept its creation context.
+            headers += trace_headers(record.headers)
             prepared = PythonBatch([PreparedEvent(event, (record.key, value, headers))])
             try:
                 await self.publisher.ensure_channel(target)

@@ -26,6 +26,7 @@ from ....exceptions import DeserializationError
 from ...config.security import redact
 from ...transports.structs import HeaderList, OutgoingRecord
 from ...wire.envelope import decode, encode, utc_timestamp
+from ...wire.trace_context import trace_headers
 
 if TYPE_CHECKING:
     from ...config.settings import TransportConfig
@@ -149,6 +150,7 @@ def dlq_record(
         max_bytes=max_bytes,
         original_topic=original_topic,
         keep_original=keep_original,
+        trace=trace_headers(own_headers),
     )
 
 
@@ -161,6 +163,7 @@ def _truncated(
     max_bytes: int | None,
     original_topic: str | None,
     keep_original: bool,
+    trace: HeaderList,
 ) -> OutgoingRecord:
     original = raw_value
     if original is None and event is not None:
@@ -175,9 +178,9 @@ def _truncated(
         "original_size": len(original),
         "original_topic": original_topic,
     }
-    # Only the headers that identify the event are kept: the original's own headers are
-    # with the original (or with the caller, for a refused publish).
-    headers = _metadata_headers(metadata, event, [])
+    # Only the headers that identify the event (and its trace) are kept: the original's own
+    # headers are with the original (or with the caller, for a refused publish).
+    headers = trace + _metadata_headers(metadata, event, [])
     empty = encode({RAW_VALUE_KEY: "", METADATA_KEY: metadata})
     if max_bytes is not None and record_size(key, empty, headers) > max_bytes:
         key = None  # a key this large is in the original record too
