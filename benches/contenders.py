@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-BOOTSTRAP = "127.0.0.1:19092"
+#: ``BENCH_BOOTSTRAP`` points the runs at another broker (default: the test broker).
+BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:19092")
 PIPELINE = 16  # batches in flight for the async batch publishers
 
 
@@ -51,7 +52,7 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 # ----------------------------------------------------------------------------- EventBus
 
 
-def eventbus(linger_ms: int, *, validate: bool = False) -> Any:
+def eventbus(linger_ms: int, *, validate: bool = False, headers: bool | None = None) -> Any:
     from tradecore_eventbus import (
         EventBus,
         EventBusConfig,
@@ -66,6 +67,8 @@ def eventbus(linger_ms: int, *, validate: bool = False) -> Any:
         consumer_group_id_prefix="bench",
         topic_partitions=6,
     )
+    if headers is not None:
+        tc = replace(tc, producer_event_headers=headers)
     config = EventBusConfig(sub_block_ms=500, consumer_poll_timeout_ms=60_000)
     adapter = RedpandaTransportAdapter(event_bus_config=config, transport_config=tc)
     return EventBus(adapter, validate_on_publish=validate, observers=bench_observers())
@@ -100,12 +103,32 @@ def register_model() -> None:
 
 
 async def eventbus_batch(
-    topic: str, events: list[dict[str, Any]], batch: int, linger_ms: int, validate: bool = False
+    topic: str,
+    events: list[dict[str, Any]],
+    batch: int,
+    linger_ms: int,
+    validate: bool = False,
+    headers: bool | None = None,
 ) -> None:
     if validate:
         register_model()
-    bus = eventbus(linger_ms, validate=validate)
+    bus = eventbus(linger_ms, validate=validate, headers=headers)
     await pipelined(chunks(events, batch), lambda b: bus.publish_batch(topic, b))
+    await bus.close()
+
+
+async def eventbus_awaited(
+    topic: str,
+    events: list[dict[str, Any]],
+    batch: int,
+    linger_ms: int,
+    headers: bool | None = None,
+) -> None:
+    """The guide's own loop: each ``publish_batch`` awaited before the next (no pipelining).
+    ``headers``: None keeps the package default."""
+    bus = eventbus(linger_ms, headers=headers)
+    for b in chunks(events, batch):
+        await bus.publish_batch(topic, b)
     await bus.close()
 
 
@@ -228,6 +251,21 @@ async def aiokafka_batch(
     await producer.stop()
 
 
+async def aiokafka_awaited(
+    topic: str, events: list[dict[str, Any]], batch: int, linger_ms: int
+) -> None:
+    """Each batch sent and its acknowledgements awaited before the next."""
+    producer = aiokafka_producer(linger_ms)
+    await producer.start()
+    for b in chunks(events, batch):
+        futures = [
+            await producer.send(topic, json.dumps(e).encode(), key=e["account_id"].encode())
+            for e in b
+        ]
+        await asyncio.gather(*futures)
+    await producer.stop()
+
+
 async def aiokafka_concurrent(
     topic: str, events: list[dict[str, Any]], tasks: int, linger_ms: int
 ) -> None:
@@ -293,6 +331,38 @@ def confluent_batch(topic: str, events: list[dict[str, Any]], batch: int, linger
                 poll(0.01)
         poll(0)
     producer.flush(120)
+    if failures:
+        raise RuntimeError(f"{failures} deliveries failed")
+
+
+def confluent_flush_each(
+    topic: str, events: list[dict[str, Any]], batch: int, linger_ms: int
+) -> None:
+    """The sync Producer waiting for every batch's acknowledgements: produce the batch, then
+    ``flush()`` (which also makes librdkafka send what lingers at once)."""
+    from confluent_kafka import Producer
+
+    producer = Producer(librdkafka_settings(linger_ms))
+    failures = 0
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        nonlocal failures
+        if err is not None:
+            failures += 1
+
+    dumps, produce, poll = json.dumps, producer.produce, producer.poll
+    for b in chunks(events, batch):
+        for e in b:
+            while True:
+                try:
+                    produce(
+                        topic, dumps(e).encode(), e["account_id"].encode(), on_delivery=on_delivery
+                    )
+                    break
+                except BufferError:
+                    poll(0.01)
+        if producer.flush(120):
+            raise RuntimeError("flush timed out")
     if failures:
         raise RuntimeError(f"{failures} deliveries failed")
 

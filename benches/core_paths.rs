@@ -91,8 +91,8 @@ fn event_decoding(c: &mut Criterion) {
     Python::attach(|py| {
         let (events, keys) = python_events(py, 1000).expect("events");
         let default = py.None().into_bound(py);
-        let (batch, _) =
-            encode_events(py, events.as_any(), keys.as_any(), &default, false).expect("encode");
+        let (batch, _) = encode_events(py, events.as_any(), keys.as_any(), &default, false, None)
+            .expect("encode");
         let values: Vec<Vec<u8>> = (0..batch.count())
             .map(|i| batch.value_at(i).to_vec())
             .collect();

@@ -27,6 +27,15 @@ sys.path.insert(0, str(HERE))
 
 THROUGHPUT = {
     "batch": ["eventbus", "core", "rust", "confluent", "aiokafka", "eventbus_validated"],
+    "awaited": [
+        "eventbus",
+        "eventbus_linger0",
+        "eventbus_noheaders",
+        "rust",
+        "confluent",
+        "confluent_flush",
+        "aiokafka",
+    ],
     "concurrent": ["eventbus", "core", "confluent_aio", "aiokafka"],
     "consume": [
         "eventbus",
@@ -40,15 +49,17 @@ THROUGHPUT = {
 }
 TITLES = {
     "batch": "1. Batch publish ({n:,} events, batches of 1,000)",
+    "awaited": "1b. Awaited batches, one after another ({n:,} events, batches of 1,000)",
     "concurrent": "2. Concurrent single publishes ({n:,} events, 1,000 tasks)",
     "consume": "3. Consume ({n:,} stored events, at-least-once commits)",
 }
 
 
 async def create_topic(name: str) -> str:
+    from contenders import BOOTSTRAP
     from tradecore_eventbus import _core
 
-    await _core.Admin("127.0.0.1:19092").create_topics([(name, 6, 1, None)])
+    await _core.Admin(BOOTSTRAP).create_topics([(name, 6, 1, None)])
     return name
 
 
@@ -75,7 +86,7 @@ def one(
     extra = extra or []
     if contender == "rust":
         t = extra[extra.index("--topic") + 1]
-        what = "produce" if workload == "batch" else "consume"
+        what = {"batch": "produce", "awaited": "produce_awaited"}.get(workload, "consume")
         return run(["cargo", "bench", "-q", "--bench", "rdkafka_peer", "--", what, t, str(records)])
     return run(
         [PY, str(HERE / "run_one.py"), workload, contender, "--records", str(records), *extra]
@@ -139,7 +150,12 @@ def main() -> None:
         for workload, contenders in THROUGHPUT.items():
             if not want(workload):
                 continue
-            records = {"batch": n_batch, "concurrent": n_concurrent, "consume": n_consume}[workload]
+            records = {
+                "batch": n_batch,
+                "awaited": n_batch,
+                "concurrent": n_concurrent,
+                "consume": n_consume,
+            }[workload]
             for contender in rotate(contenders, r):
                 t = stored if workload == "consume" else topic(workload)
                 res = one(workload, contender, records, ["--topic", t])
@@ -222,10 +238,15 @@ def write_report(
         "",
     ]
     chart: dict[str, dict[str, float]] = {}
-    for workload in ("batch", "concurrent", "consume"):
+    for workload in ("batch", "awaited", "concurrent", "consume"):
         if workload not in results:
             continue
-        n = {"batch": n_batch, "concurrent": n_concurrent, "consume": n_consume}[workload]
+        n = {
+            "batch": n_batch,
+            "awaited": n_batch,
+            "concurrent": n_concurrent,
+            "consume": n_consume,
+        }[workload]
         lines += [
             f"## {TITLES[workload].format(n=n)}",
             "",

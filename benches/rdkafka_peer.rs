@@ -3,6 +3,7 @@
 //! Python at all. Prints one JSON line.
 //!
 //!     cargo bench --bench rdkafka_peer -- produce <topic> <records> [linger_ms]
+//!     cargo bench --bench rdkafka_peer -- produce_awaited <topic> <records> [linger_ms]
 //!     cargo bench --bench rdkafka_peer -- consume <topic> <records>
 
 use std::time::{Duration, Instant};
@@ -66,7 +67,9 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn produce(topic: &str, n: usize, linger_ms: u32) -> f64 {
+/// `batch`: 0 sends everything and flushes once at the end; N flushes after every N
+/// records (each batch acknowledged before the next is sent, like an awaited publish).
+fn produce(topic: &str, n: usize, linger_ms: u32, batch: usize) -> f64 {
     let evs = events(n);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", "127.0.0.1:19092")
@@ -78,7 +81,10 @@ fn produce(topic: &str, n: usize, linger_ms: u32) -> f64 {
         .create()
         .expect("producer");
     let started = Instant::now();
-    for e in &evs {
+    for (i, e) in evs.iter().enumerate() {
+        if batch > 0 && i > 0 && i % batch == 0 {
+            producer.flush(Duration::from_secs(120)).expect("flush");
+        }
         let value = serde_json::to_vec(e).expect("encode");
         let mut record = BaseRecord::to(topic)
             .payload(&value)
@@ -141,12 +147,13 @@ fn main() {
         args[2].parse::<usize>().expect("records"),
     );
     let seconds = match what {
-        "produce" => produce(
+        "produce" | "produce_awaited" => produce(
             topic,
             n,
             args.get(3)
                 .map(|s| s.parse().expect("linger"))
                 .unwrap_or(10),
+            if what == "produce" { 0 } else { 1000 },
         ),
         "consume" => consume(topic, n),
         other => panic!("unknown workload {other}"),

@@ -1,7 +1,7 @@
 """One measurement in a fresh process, printed as one JSON line:
 python benches/run_one.py <workload> <contender> --topic T --records N [--linger-ms L] ...
 
-Workloads: batch, concurrent, consume, latency, memory_consume, paused_publish."""
+Workloads: batch, awaited, concurrent, consume, latency, memory_consume, paused_publish."""
 
 from __future__ import annotations
 
@@ -43,9 +43,31 @@ def run_batch(contender: str, topic: str, n: int, batch: int, linger: int) -> fl
     fn = {
         "eventbus": lambda: c.eventbus_batch(topic, events, batch, linger),
         "eventbus_validated": lambda: c.eventbus_batch(topic, events, batch, linger, validate=True),
+        "eventbus_noheaders": lambda: c.eventbus_batch(topic, events, batch, linger, headers=False),
         "core": lambda: c.core_batch(topic, events, batch, linger),
         "aiokafka": lambda: c.aiokafka_batch(topic, events, batch, linger),
         "confluent": lambda: c.confluent_batch(topic, events, batch, linger),
+    }[contender]
+    return c.timed(fn)
+
+
+def run_awaited(contender: str, topic: str, n: int, batch: int, linger: int) -> float:
+    """Batches one after another, each awaited (or flushed) before the next: the guide's
+    ``await publish_batch(...)`` loop. ``confluent`` is the sync Producer with one flush at the
+    end (it never waits per batch); ``eventbus_linger0`` is the same loop with linger 0, the
+    reference for what lingering costs; ``eventbus_noheaders`` and ``eventbus_headers`` turn
+    the event headers off and on."""
+    events = pregenerated(n)
+    fn = {
+        "eventbus": lambda: c.eventbus_awaited(topic, events, batch, linger),
+        "eventbus_linger0": lambda: c.eventbus_awaited(topic, events, batch, 0),
+        "eventbus_noheaders": lambda: c.eventbus_awaited(
+            topic, events, batch, linger, headers=False
+        ),
+        "eventbus_headers": lambda: c.eventbus_awaited(topic, events, batch, linger, headers=True),
+        "confluent": lambda: c.confluent_batch(topic, events, batch, linger),
+        "confluent_flush": lambda: c.confluent_flush_each(topic, events, batch, linger),
+        "aiokafka": lambda: c.aiokafka_awaited(topic, events, batch, linger),
     }[contender]
     return c.timed(fn)
 
@@ -236,6 +258,7 @@ LIBRARIES = {
     "aiokafka": "aiokafka",
     "confluent": "confluent_kafka",
     "confluent_tuned": "confluent_kafka",
+    "confluent_flush": "confluent_kafka",
     "confluent_aio": "confluent_kafka.aio",
 }
 
@@ -257,6 +280,8 @@ def main() -> None:
     out: dict[str, Any] = {"workload": a.workload, "contender": a.contender, "records": a.records}
     if a.workload == "batch":
         out["seconds"] = run_batch(a.contender, a.topic, a.records, a.batch, a.linger_ms)
+    elif a.workload == "awaited":
+        out["seconds"] = run_awaited(a.contender, a.topic, a.records, a.batch, a.linger_ms)
     elif a.workload == "concurrent":
         out["seconds"] = run_concurrent(a.contender, a.topic, a.records, a.tasks, a.linger_ms)
     elif a.workload == "consume":

@@ -91,10 +91,15 @@ class Producer:
         partition: int | None = None,
     ) -> Awaitable[tuple[int, int]]: ...
     def send_batch(
-        self, topic: str, records: Sequence[_RecordTuple]
+        self, topic: str, records: Sequence[_RecordTuple], *, immediate: bool = False
     ) -> Awaitable[list[tuple[int, int]]]: ...
     def send_encoded(
-        self, topic: str, batch: EncodedBatch, indices: Sequence[int] | None = None
+        self,
+        topic: str,
+        batch: EncodedBatch,
+        indices: Sequence[int] | None = None,
+        *,
+        immediate: bool = False,
     ) -> Awaitable[Deliveries]: ...
     def flush(self, timeout: float = 30.0) -> Awaitable[None]: ...
     def close(self, timeout: float = 30.0) -> Awaitable[None]: ...

@@ -600,3 +600,32 @@ async fn lag_counts_the_records_behind_what_was_handed_out() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immediate_send_does_not_wait_for_linger_and_keeps_the_order() {
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("orders", 1, 1).unwrap();
+    let mut settings = ProducerSettings::new(mock.bootstrap_servers());
+    // A linger no test could wait for: only the immediate send can make these go out.
+    settings.linger_ms = 600_000;
+    settings.delivery_timeout_ms = 900_000;
+    let p = KafkaProducer::new(&settings).expect("producer");
+    let first = values(10);
+    let lingering = p.enqueue("orders", records(&first)).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!lingering.is_done(), "a plain send waits for linger.ms");
+    let second = values(10);
+    let immediate = p.enqueue_with("orders", records(&second), true).unwrap();
+    let wait = Duration::from_secs(30);
+    let now = tokio::time::timeout(wait, p.finish(immediate))
+        .await
+        .expect("the immediate send was held back")
+        .unwrap();
+    // What was queued before it went out with it, in call order, not later.
+    let earlier = tokio::time::timeout(wait, p.finish(lingering))
+        .await
+        .expect("the earlier send was held back")
+        .unwrap();
+    let offsets: Vec<i64> = earlier.iter().chain(&now).map(|d| d.offset).collect();
+    assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+}

@@ -9,6 +9,7 @@ pub mod consumer_context;
 pub mod context;
 pub mod delivery;
 pub mod error;
+pub mod flusher;
 pub mod main_queue;
 pub mod offsets;
 pub mod producer;

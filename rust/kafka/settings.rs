@@ -97,7 +97,12 @@ impl ProducerSettings {
             // whichever client wrote them.
             .set("partitioner", "murmur2_random")
             // Nagle's algorithm holds small produce requests back for tens of milliseconds.
-            .set("socket.nagle.disable", "true");
+            .set("socket.nagle.disable", "true")
+            // Records without a key go to a random partition each, not all to one partition
+            // for 2 x linger.ms (librdkafka's sticky default): an idempotent producer has one
+            // request in flight per partition, so a keyless batch on one partition went out
+            // in a dozen round trips one after another (decision 95).
+            .set("sticky.partitioning.linger.ms", "0");
         apply_extra(&mut cfg, &self.extra);
         Ok(cfg)
     }
@@ -293,6 +298,7 @@ mod tests {
         assert_eq!(cfg.get("batch.size"), Some("16384"));
         assert_eq!(cfg.get("enable.idempotence"), Some("true"));
         assert_eq!(cfg.get("message.timeout.ms"), Some("30000"));
+        assert_eq!(cfg.get("sticky.partitioning.linger.ms"), Some("0"));
     }
 
     #[test]

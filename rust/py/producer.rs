@@ -108,12 +108,15 @@ impl PyProducer {
     /// Sends many records to one topic in one call. `records` holds (key, value) or
     /// (key, value, headers) tuples. The awaitable resolves once, to the list of
     /// (partition, offset) in record order, or raises BatchDeliveryError whose `results`
-    /// tell, record by record, what was delivered and what failed.
+    /// tell, record by record, what was delivered and what failed. `immediate`: the records do not
+    /// wait for linger.ms once they are all handed to librdkafka (decision 95).
+    #[pyo3(signature = (topic, records, *, immediate = false))]
     fn send_batch<'py>(
         &self,
         py: Python<'py>,
         topic: &str,
         records: &Bound<'py, PyAny>,
+        immediate: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         // First pass: take (owned) references to every key and value and build the headers;
         // second pass: borrow the bytes from those references while librdkafka copies them.
@@ -149,21 +152,24 @@ impl PyProducer {
             });
         }
         let (future, settler) = settle_later(py)?;
-        let pending = self.inner.enqueue(topic, out_records.into_iter())?;
+        let pending = self
+            .inner
+            .enqueue_with(topic, out_records.into_iter(), immediate)?;
         settle_with_deliveries(&self.inner, pending, settler);
         Ok(future)
     }
 
     /// Sends events encoded by `encode_events` (all, or those at `indices`), each with its
     /// key and the event_type / event_id / content-type headers. Resolves like
-    /// `send_batch`, in the order of `indices`.
-    #[pyo3(signature = (topic, batch, indices = None))]
+    /// `send_batch`, in the order of `indices`; `immediate` as there.
+    #[pyo3(signature = (topic, batch, indices = None, *, immediate = false))]
     fn send_encoded<'py>(
         &self,
         py: Python<'py>,
         topic: &str,
         batch: PyRef<'py, EncodedBatch>,
         indices: Option<Vec<usize>>,
+        immediate: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let picked: Vec<usize> = match indices {
             Some(list) => {
@@ -183,7 +189,9 @@ impl PyProducer {
             picked,
         };
         let (future, settler) = settle_later(py)?;
-        let pending = self.inner.enqueue_source(topic, Box::new(source))?;
+        let pending = self
+            .inner
+            .enqueue_source(topic, Box::new(source), immediate)?;
         settle_with_deliveries(&self.inner, pending, settler);
         Ok(future)
     }

@@ -65,17 +65,21 @@ async def test_fields_given_by_the_caller_are_kept(bus: EventBus, channel: str) 
     assert result.event["version"] == 3
 
 
-@pytest.mark.parametrize("event_headers", [False, True], ids=["no-headers", "headers"])
-async def test_wire_format_is_plain_json_with_headers_only_when_configured(
-    make_bus: BusFactory, channel: str, event_headers: bool
+@pytest.mark.parametrize(
+    "event_headers", [None, False, True], ids=["default", "no-headers", "headers"]
+)
+async def test_wire_format_is_plain_json_with_headers_unless_turned_off(
+    make_bus: BusFactory, channel: str, event_headers: bool | None
 ) -> None:
     """Every publish path (single, batch of Rust-encoded events, a validated model) writes
     the same records: the JSON event, plus event_type / event_id / content-type headers
-    when ``producer_event_headers`` is on."""
+    unless ``producer_event_headers`` is off (on by default)."""
     from tradecore_eventbus import poll_batch
     from tradecore_eventbus.transport_adapter import ConsumerSpec
 
-    bus = await make_bus(producer_event_headers=event_headers)
+    bus = await (
+        make_bus() if event_headers is None else make_bus(producer_event_headers=event_headers)
+    )
     single = await bus.publish_stream(channel, {"event_type": "Wire", "n": 1, "text": "héllo"})
     batch = await bus.publish_batch(channel, [{"event_type": "Wire", "n": 2}])
     model = await bus.publish_stream(
@@ -99,7 +103,7 @@ async def test_wire_format_is_plain_json_with_headers_only_when_configured(
     assert json.loads(by_id[single.event_id].value.decode("utf-8"))["text"] == "héllo"
     for result in sent:
         record = by_id[result.event_id]
-        if event_headers:
+        if event_headers is not False:
             assert record.header("event_type") == result.event_type.encode()
             assert record.header("event_id") == result.event_id.encode()
             assert record.header("content-type") == b"application/json"

@@ -294,6 +294,8 @@ class EventBus:
             strict=self.config.strict_validation,
             headers=self.transport_config.producer_event_headers,
             extra_headers=extra_headers,
+            # An explicit batch is complete: it does not wait for linger.ms (decision 95).
+            immediate=True,
         )
         self._enter()
         try:

@@ -443,8 +443,9 @@ class TransportConfig:
     producer_delivery_timeout_ms: int = 30_000
     producer_enable_idempotence: bool = True
     #: Records carry ``event_type``, ``event_id`` and ``content-type`` headers besides the
-    #: JSON value (which holds the same). Off by default (decision 31).
-    producer_event_headers: bool = False
+    #: JSON value (which holds the same), so consumers can route without parsing. On by
+    #: default (decision 96); off sends the JSON value alone.
+    producer_event_headers: bool = True
     consumer_group_id_prefix: str = "tradecore"
     consumer_session_timeout_ms: int = 45_000
     consumer_heartbeat_interval_ms: int = 3_000
@@ -551,7 +552,7 @@ class TransportConfig:
                 e, "KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", True, _bool, "true or false"
             ),
             producer_event_headers=_read(
-                e, "KAFKA_PRODUCER_EVENT_HEADERS", False, _bool, "true or false"
+                e, "KAFKA_PRODUCER_EVENT_HEADERS", True, _bool, "true or false"
             ),
             consumer_group_id_prefix=e.get("KAFKA_CONSUMER_GROUP_ID_PREFIX", "tradecore").strip(),
             consumer_session_timeout_ms=_read(

@@ -30,7 +30,10 @@ ExtraHeaders = Sequence[Mapping[str, str] | None] | None
 
 
 class PreparedBatch(Protocol):
-    """Encoded events ready to send, addressed by position."""
+    """Encoded events ready to send, addressed by position. ``immediate``: an explicit batch,
+    sent without waiting for linger.ms (decision 95)."""
+
+    immediate: bool
 
     @property
     def source(self) -> Any:
@@ -56,8 +59,9 @@ class PreparedEvent:
 class PythonBatch:
     """Events prepared in Python (validated against their models)."""
 
-    def __init__(self, events: list[PreparedEvent]) -> None:
+    def __init__(self, events: list[PreparedEvent], immediate: bool = False) -> None:
         self.events = events
+        self.immediate = immediate
 
     @property
     def source(self) -> PythonBatch:
@@ -81,7 +85,9 @@ class PythonBatch:
     async def send(
         self, producer: ProducerLike, topic: str, indices: Sequence[int]
     ) -> list[tuple[int, int]]:
-        return await producer.send_batch(topic, [self.events[i].record for i in indices])
+        return await producer.send_batch(
+            topic, [self.events[i].record for i in indices], immediate=self.immediate
+        )
 
 
 _SENDS_ENCODED: dict[type, bool] = {}
@@ -101,8 +107,9 @@ class RustBatch:
     """Events enriched and encoded by the Rust core; sent without leaving Rust when the
     producer is the Rust one."""
 
-    def __init__(self, batch: _core.EncodedBatch) -> None:
+    def __init__(self, batch: _core.EncodedBatch, immediate: bool = False) -> None:
         self.batch = batch
+        self.immediate = immediate
 
     @property
     def source(self) -> _core.EncodedBatch:
@@ -128,8 +135,12 @@ class RustBatch:
     ) -> Sequence[tuple[int, int]]:
         if sends_encoded(producer):
             whole = len(indices) == len(self.batch)
-            return await producer.send_encoded(topic, self.batch, None if whole else indices)
-        return await producer.send_batch(topic, [self.record(i) for i in indices])
+            return await producer.send_encoded(
+                topic, self.batch, None if whole else indices, immediate=self.immediate
+            )
+        return await producer.send_batch(
+            topic, [self.record(i) for i in indices], immediate=self.immediate
+        )
 
 
 # What one published event became: channel, topic, event_id, event_type, partition, offset,
@@ -236,6 +247,7 @@ def _prepare_python(
     strict: bool,
     headers: bool,
     extra_headers: ExtraHeaders,
+    immediate: bool = False,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Events checked against their models in Python, then encoded together in Rust like
     unvalidated ones: what a model accepted is what is written, and the encoder applies the
@@ -283,7 +295,7 @@ def _prepare_python(
             failures[positions[j]] = _encoding_error(message, tuple(loc))
             refused.add(j)
         positions = [p for j, p in enumerate(positions) if j not in refused]
-    return RustBatch(encoded), positions, failures
+    return RustBatch(encoded, immediate), positions, failures
 
 
 def _prepare_all(
@@ -294,6 +306,7 @@ def _prepare_all(
     strict: bool,
     headers: bool,
     extra_headers: ExtraHeaders = None,
+    immediate: bool = False,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """The batch of the events that could be prepared, their positions, and the error of
     each other one. One event's problem is always its own: it never fails the others.
@@ -303,9 +316,10 @@ def _prepare_all(
             events, key, _json_default, event_headers=headers, extra_headers=extra_headers
         )
         failures = {i: _encoding_error(message, tuple(loc)) for i, message, loc in problems}
+        batch = RustBatch(encoded, immediate)
         if not failures:
-            return RustBatch(encoded), list(range(len(events))), failures
-        return RustBatch(encoded), [i for i in range(len(events)) if i not in failures], failures
+            return batch, list(range(len(events))), failures
+        return batch, [i for i in range(len(events)) if i not in failures], failures
     return _prepare_python(
         events,
         key,
@@ -313,6 +327,7 @@ def _prepare_all(
         strict=strict,
         headers=headers,
         extra_headers=extra_headers,
+        immediate=immediate,
     )
 
 
@@ -346,13 +361,15 @@ def prepare(
     strict: bool,
     headers: bool = False,
     extra_headers: ExtraHeaders = None,
+    immediate: bool = False,
 ) -> PreparedBatch:
     """Prepares every event or raises one :class:`EventValidationError`: for a single event
     its own (``errors`` = Pydantic's errors); for several, one naming each invalid position
     (``errors`` holds ``{"index": i, "message": ..., "errors": [...]}``).
 
     ``key`` is one partition key for all events, or one per event; ``extra_headers`` None,
-    or one item per event: more headers for its record (a trace context), or None."""
+    or one item per event: more headers for its record (a trace context), or None.
+    ``immediate``: see :class:`PreparedBatch`."""
     if isinstance(events, Mapping | str | bytes):
         raise EventValidationError(
             "events_data_list must be a list of event dicts",
@@ -365,6 +382,7 @@ def prepare(
         strict=strict,
         headers=headers,
         extra_headers=extra_headers,
+        immediate=immediate,
     )
     failures = sorted(found.items())
     if not failures:

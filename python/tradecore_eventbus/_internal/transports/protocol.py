@@ -70,10 +70,12 @@ class ProducerLike(Protocol):
     ``retriable=True`` on outages (retried, then spooled if the broker stays unreachable:
     ``BrokerUnavailableError``, ``TransportTimeoutError``, ``QueueFullError``), leave it
     False on refusals (dead-lettered), and set ``possibly_persisted=True`` on a delivery
-    that may have been written (never resent blindly; looked up first)."""
+    that may have been written (never resent blindly; looked up first). ``immediate``: the
+    records are a complete batch, sent without waiting for the client's linger time
+    (a transport without one ignores it)."""
 
     def send_batch(
-        self, topic: str, records: Sequence[OutgoingRecord]
+        self, topic: str, records: Sequence[OutgoingRecord], *, immediate: bool = False
     ) -> Awaitable[list[tuple[int, int]]]: ...
     def flush(self, timeout: float = 30.0) -> Awaitable[None]: ...
     def close(self, timeout: float = 30.0) -> Awaitable[None]: ...
@@ -89,7 +91,12 @@ class EncodedSender(Protocol):
     without it, batches go through ``send_batch``."""
 
     def send_encoded(
-        self, topic: str, batch: _core.EncodedBatch, indices: Sequence[int] | None = None
+        self,
+        topic: str,
+        batch: _core.EncodedBatch,
+        indices: Sequence[int] | None = None,
+        *,
+        immediate: bool = False,
     ) -> Awaitable[Sequence[tuple[int, int]]]: ...
 
 

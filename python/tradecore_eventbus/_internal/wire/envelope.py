@@ -218,11 +218,15 @@ def without_non_finite(value: Any) -> Any:
 
 
 def headers_for(event: Mapping[str, Any]) -> list[tuple[str, bytes | None]]:
-    return [
-        ("event_type", str(event["event_type"]).encode()),
-        ("event_id", str(event["event_id"]).encode()),
-        ("content-type", CONTENT_TYPE),
-    ]
+    """The event headers of a record. An event replayed from a DLQ may come without an
+    ``event_id`` (another producer wrote it): then there is no such header, rather than a
+    made-up one or an error for the whole replay."""
+    headers: list[tuple[str, bytes | None]] = [("event_type", str(event["event_type"]).encode())]
+    event_id = event.get("event_id")
+    if event_id is not None:
+        headers.append(("event_id", str(event_id).encode()))
+    headers.append(("content-type", CONTENT_TYPE))
+    return headers
 
 
 def decode(value: bytes | None) -> dict[str, Any]:

@@ -110,9 +110,10 @@ class MemoryProducer:
         return self._append(topic, key_bytes, value_bytes, header_list, partition)
 
     async def send_batch(
-        self, topic: str, records: Sequence[OutgoingRecord]
+        self, topic: str, records: Sequence[OutgoingRecord], *, immediate: bool = False
     ) -> list[tuple[int, int]]:
         """Sends (key, value, headers) records; returns their (partition, offset) in order.
+        ``immediate`` changes nothing here: records are appended at once, nothing lingers.
         Like the Rust producer, a partly failed batch raises :class:`BatchDeliveryError`
         with one result per record (faults are injected through the broker)."""
         results: list[tuple[int, int] | EventBusError] = []
