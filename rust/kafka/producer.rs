@@ -572,8 +572,10 @@ impl Drop for KafkaProducer {
             flusher.stop();
         }
         // librdkafka purges what is still queued when the handle goes; give it a last chance,
-        // as long as a delivery may take (each one has an outcome by then).
-        if self.in_flight() > 0 {
+        // as long as a delivery may take (each one has an outcome by then). Not after an
+        // explicit `close(timeout)`: that already waited as long as its caller allowed, and
+        // waiting again here would keep the client (and its threads) alive past it.
+        if self.in_flight() > 0 && !self.is_closed() {
             let _ = self.flush(self.delivery_timeout);
         }
     }
