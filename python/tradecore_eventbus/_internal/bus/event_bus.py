@@ -8,7 +8,6 @@ the call returns, handled in the background until ``unsubscribe`` or ``close``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import uuid
@@ -21,11 +20,9 @@ from tradecore_eventbus import _core
 from ...exceptions import ClosedError, InvalidArgumentError
 from ..config.checks import check_retry_delays, check_spool_dir
 from ..config.consumer_groups import group_id as prefixed_group
-from ..config.consumer_groups import static_instance_id
 from ..config.settings import EventBusConfig, TransportConfig
 from ..consuming.handlers import EventT, Handler
-from ..consuming.retry_tier import RetryTier
-from ..consuming.subscription import MARK_CHUNK, FilterFn, Subscription
+from ..consuming.subscription import FilterFn, Subscription
 from ..observability.counters import Counters
 from ..observability.dispatch import SILENT, Observers
 from ..observability.observer import Observer, PublishTrace
@@ -37,13 +34,11 @@ from ..publishing.prepare import PreparedBatch, PublishResult, prepare, results_
 from ..publishing.topic_creation import ChannelTopics
 from ..publishing.traced import report_delivered, report_failure, with_event_ids
 from ..reliability.breakers import BreakerRegistry, BreakerStatus
-from ..reliability.dead_letters.writer import DeadLetterWriter, consumed_letter
+from ..reliability.dead_letters.writer import DeadLetterWriter
 from ..reliability.replay import DlqReplay, ReplayProgress
 from ..reliability.spool.drainer import SpoolDrainer
 from ..reliability.spool.files import Spool
-from ..transports.protocol import RecordLike, TransportAdapter
-from ..transports.structs import ConsumerSpec, Mode
-from ..wire.topics import retry_topic_specs
+from ..transports.protocol import TransportAdapter
 from .arguments import (
     check_callable,
     check_event,
@@ -57,6 +52,7 @@ from .arguments import (
 )
 from .configs import live_configs
 from .health import HealthReport, assemble_health
+from .subscribing import Subscriber, SubscribeRequest
 
 logger = logging.getLogger("tradecore_eventbus.event_bus")
 
@@ -127,8 +123,15 @@ class EventBus:
             self.observers,
         )
         self._subscriptions: dict[str, Subscription] = {}
-        #: The retry topics' subscription of each subscription that has one (by id).
-        self._retry_subscriptions: dict[str, str] = {}
+        self.subscriber = Subscriber(
+            adapter,
+            self.config,
+            self.transport_config,
+            self.observers,
+            self.dead_letters,
+            self.publisher.ensure_channel,
+            self._subscriptions,
+        )
         self._health_sources: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self._coalescers: dict[str, Coalescer] = {}
         self._start_lock = asyncio.Lock()
@@ -476,15 +479,17 @@ class EventBus:
             self.transport_config.consumer_group_id_prefix,
         )
         return await self._subscribe(
-            channel,
-            handler,
-            mode="pubsub",
-            group=group,
-            consumer_name=group,
-            filter_fn=filter_fn,
-            batch_size=self.transport_config.consumer_max_poll_records,
-            block_ms=self.config.sub_block_ms,
-            auto_offset_reset="latest",
+            SubscribeRequest(
+                channel,
+                handler,
+                mode="pubsub",
+                group=group,
+                consumer_name=group,
+                filter_fn=filter_fn,
+                batch_size=self.transport_config.consumer_max_poll_records,
+                block_ms=self.config.sub_block_ms,
+                auto_offset_reset="latest",
+            )
         )
 
     async def subscribe_stream(
@@ -543,8 +548,8 @@ class EventBus:
             else self.config.sub_block_ms
         )
         group_id = prefixed_group(group, self.transport_config.consumer_group_id_prefix)
-        instance_id = self._instance_id(group_id, channel, consumer)
-        return await self._subscribe(
+        instance_id = self.subscriber.instance_id(group_id, channel, consumer)
+        request = SubscribeRequest(
             channel,
             handler,
             mode="stream",
@@ -555,204 +560,23 @@ class EventBus:
             block_ms=wait_ms,
             auto_offset_reset=self.transport_config.consumer_auto_offset_reset,
             group_instance_id=instance_id,
-            retry_delays=delays,
         )
-
-    def _instance_id(self, group_id: str, channel: str, consumer: str | None) -> str | None:
-        """The static member id of a stream subscription, or None (dynamic membership)."""
-        if not self.transport_config.consumer_static_membership:
-            return None
-        if consumer is None:
-            raise InvalidArgumentError(
-                "KAFKA_CONSUMER_STATIC_MEMBERSHIP=true: subscribe_stream needs a stable "
-                "consumer name (consumer='worker-1'), one per replica"
-            )
-        self.adapter.topic_for(channel)  # the channel is checked before it becomes part of it
-        instance_id = static_instance_id(group_id, channel, consumer)
-        for sub in self._subscriptions.values():
-            if sub.group_instance_id == instance_id and sub.failure is None:
-                raise InvalidArgumentError(
-                    f"consumer {consumer!r} already subscribed {channel!r} in group "
-                    f"{group_id!r} in this process: with static membership a second member "
-                    "with the same name would fence the first; use another consumer name"
-                )
-        return instance_id
+        return await self._subscribe(request, delays)
 
     async def _subscribe(
-        self,
-        channel: str,
-        handler: Handler[Any],
-        *,
-        mode: Mode,
-        group: str,
-        consumer_name: str,
-        filter_fn: FilterFn | None,
-        batch_size: int,
-        block_ms: int,
-        auto_offset_reset: str,
-        group_instance_id: str | None = None,
-        retry_delays: tuple[int, ...] | None = None,
+        self, request: SubscribeRequest, retry_delays: tuple[int, ...] | None = None
     ) -> str:
         if self._closing:
             raise ClosedError("the event bus is closed")
-        check_callable(handler, "handler")
-        check_callable(filter_fn, "filter_fn", optional=True)
-        topic = self.adapter.topic_for(channel)
-        # One budget for the whole call (decision 46): creating the topics and joining the
-        # group both come out of EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS.
+        check_callable(request.handler, "handler")
+        check_callable(request.filter_fn, "filter_fn", optional=True)
+        self.adapter.topic_for(request.channel)  # checked before anything starts
+        # One budget for the whole call (decision 46): connecting, creating the topics and
+        # joining the group all come out of EVENT_BUS_CONSUMER_POLL_TIMEOUT_MS.
         budget = self.config.consumer_poll_timeout_ms / 1000.0
         deadline = time.monotonic() + budget
         await self.start()
-        await self.publisher.ensure_channel(channel, timeout=budget)
-        tier: RetryTier | None = None
-        if retry_delays:
-            specs = retry_topic_specs(channel, retry_delays, self.config, self.transport_config)
-            await self.adapter.ensure_topics(specs, max(0.0, deadline - time.monotonic()))
-            tier = RetryTier(
-                channel,
-                group,
-                retry_delays,
-                tuple(s.name for s in specs),
-                self.adapter.producer,
-                self.observers,
-            )
-        sub = self._new_subscription(
-            channel,
-            topic,
-            handler,
-            mode=mode,
-            group=group,
-            consumer_name=consumer_name,
-            filter_fn=filter_fn,
-            batch_size=batch_size,
-            block_ms=block_ms,
-            auto_offset_reset=auto_offset_reset,
-            group_instance_id=group_instance_id,
-            tier=tier,
-        )
-        retry_sub: Subscription | None = None
-        if tier is not None:
-            # The retry topics' own consumer, in the group ``{group}.retry`` (decision 106):
-            # started first, so the channel's subscription never writes where nobody reads.
-            retry_group = f"{group}.retry"
-            retry_sub = self._new_subscription(
-                channel,
-                tier.topics[0],
-                handler,
-                mode=mode,
-                group=retry_group,
-                consumer_name=consumer_name,
-                filter_fn=None,  # filtered out events never reach a retry topic
-                batch_size=batch_size,
-                block_ms=block_ms,
-                # A new retry group must not skip what was scheduled before it first joined.
-                auto_offset_reset="earliest",
-                group_instance_id=None
-                if group_instance_id is None
-                else static_instance_id(retry_group, channel, consumer_name),
-                tier=tier,
-                topics=tier.topics,
-            )
-            await self._start_subscription(retry_sub, mode, deadline)
-        try:
-            await self._start_subscription(sub, mode, deadline)
-        except BaseException:
-            if retry_sub is not None:
-                self._subscriptions.pop(retry_sub.id, None)
-                await retry_sub.stop(self.config.close_timeout_seconds)
-            raise
-        if retry_sub is not None:
-            self._retry_subscriptions[sub.id] = retry_sub.id
-        return sub.id
-
-    def _new_subscription(
-        self,
-        channel: str,
-        topic: str,
-        handler: Handler[Any],
-        *,
-        mode: Mode,
-        group: str,
-        consumer_name: str,
-        filter_fn: FilterFn | None,
-        batch_size: int,
-        block_ms: int,
-        auto_offset_reset: str,
-        group_instance_id: str | None,
-        tier: RetryTier | None,
-        topics: tuple[str, ...] = (),
-    ) -> Subscription:
-        spec = ConsumerSpec(
-            topic=topic,
-            group_id=group,
-            mode=mode,
-            auto_offset_reset=auto_offset_reset,
-            enable_commit=mode == "stream",
-            max_poll_records=self.transport_config.consumer_max_poll_records,
-            client_id=f"{self.transport_config.client_id}-{consumer_name}",
-            group_instance_id=group_instance_id,
-        )
-        sub = Subscription(
-            id=str(uuid.uuid4()),
-            channel=channel,
-            topic=topic,
-            mode=mode,
-            group_id=group,
-            consumer_name=consumer_name,
-            consumer=self.adapter.new_consumer(spec),
-            handler=handler,
-            filter_fn=filter_fn,
-            batch_size=batch_size,
-            block_ms=block_ms,
-            max_concurrent_partitions=self.config.max_concurrent_partitions,
-            retry=self.config.handler_retry_for(channel),
-            dead_letter=None,
-            stop_timeout_s=self.config.close_timeout_seconds,
-            # At most one commit batch of handled records per partition waits to be marked,
-            # so a crash hands at most that many to the next owner again.
-            mark_chunk=min(MARK_CHUNK, self.transport_config.commit_batch_size),
-            group_instance_id=group_instance_id,
-            dlq_retry=self.config.publish_retry,
-            observers=self.observers,
-            retry_tier=tier,
-            topics=topics,
-        )
-        if self.config.enable_dlq:
-            sub.dead_letter = functools.partial(self._dead_letter_consumed, sub)
-        return sub
-
-    async def _start_subscription(self, sub: Subscription, mode: Mode, deadline: float) -> None:
-        live_timeout = max(0.0, deadline - time.monotonic())
-        # A stream subscription outlives a rebalance that takes longer than the timeout; a
-        # pub/sub one must be live when the call returns (it starts at the latest offset).
-        await sub.start(
-            live_timeout,
-            (lambda: self.adapter.ping(live_timeout)) if mode == "stream" else None,
-        )
-        self._subscriptions[sub.id] = sub
-        logger.info(
-            "subscribed %s to %s (%s, group %s, %s)",
-            sub.id,
-            ", ".join(sub.topics or (sub.topic,)),
-            mode,
-            sub.group_id,
-            sub.state,
-        )
-
-    async def _dead_letter_consumed(
-        self,
-        sub: Subscription,
-        record: RecordLike,
-        event: dict[str, Any] | None,
-        error: BaseException,
-        retries: int,
-    ) -> None:
-        letter = (
-            consumed_letter(sub.group_id, sub.channel, record, event, error, retries)
-            if sub.retry_tier is None
-            else sub.retry_tier.dead_letter(record, event, error, retries)
-        )
-        await self.dead_letters.write_consumed(sub.channel, letter)
+        return await self.subscriber.subscribe(request, retry_delays, budget, deadline)
 
     async def unsubscribe(self, subscription_id: str) -> bool:
         """Stops exactly that subscriber (its running handler finishes, what it processed
@@ -760,7 +584,7 @@ class EventBus:
         sub = self._subscriptions.pop(subscription_id, None)
         if sub is None:
             return False
-        retry_id = self._retry_subscriptions.pop(subscription_id, None)
+        retry_id = self.subscriber.retry_subscriptions.pop(subscription_id, None)
         retry_sub = None if retry_id is None else self._subscriptions.pop(retry_id, None)
         await asyncio.gather(
             *(s.stop(self.config.close_timeout_seconds) for s in (sub, retry_sub) if s is not None)
