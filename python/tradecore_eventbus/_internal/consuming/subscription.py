@@ -542,59 +542,37 @@ class Subscription:
             if self.dead_letter is not None:
                 return await self._dead_letter(record, event, error, attempts - 1)
             target = len(tier.topics)
-        backoff = Backoff(self.dlq_retry or self.retry)
-        while True:
-            try:
-                await tier.forward(record, target, error, attempts)
-            except PASS_THROUGH:
-                raise
-            except ClosedError:
-                return False  # the bus is closing: not resolved, the group gets it again
-            except BaseException as exc:
-                if not retriable(exc):
-                    self.stats.error(exc)
-                    logger.error(
-                        "subscriber %s: retry topic %d refused %s[%d]@%d for good (%s); "
-                        "sending it to the DLQ path",
-                        self.health_key,
-                        target,
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        describe(exc),
-                    )
-                    return await self._dead_letter(record, event, error, attempts - 1)
-                delay = backoff.next_delay_s()
-                self.stats.current_backoff = delay
-                self.stats.error(exc)
-                logger.error(
-                    "subscriber %s: writing %s[%d]@%d to retry topic %d failed (%s); "
-                    "retrying in %.3fs, not committing past it",
-                    self.health_key,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    target,
-                    describe(exc),
-                    delay,
-                )
-                if not await self._sleep(delay):
-                    return False
-                continue
-            self.stats.current_backoff = 0.0
-            self.stats.retried_to_topic += 1
-            logger.info(
-                "subscriber %s: %s[%d]@%d failed %d time(s) (%s); retry %d is due in %d ms",
+        written = await self._hold_until_written(
+            record, lambda: tier.forward(record, target, error, attempts), f"retry topic {target}"
+        )
+        if isinstance(written, BaseException):
+            self.stats.error(written)
+            logger.error(
+                "subscriber %s: retry topic %d refused %s[%d]@%d for good (%s); "
+                "sending it to the DLQ path",
                 self.health_key,
+                target,
                 record.topic,
                 record.partition,
                 record.offset,
-                attempts,
-                describe(error),
-                target,
-                tier.delays_ms[target - 1],
+                describe(written),
             )
-            return True
+            return await self._dead_letter(record, event, error, attempts - 1)
+        if not written:
+            return False
+        self.stats.retried_to_topic += 1
+        logger.info(
+            "subscriber %s: %s[%d]@%d failed %d time(s) (%s); retry %d is due in %d ms",
+            self.health_key,
+            record.topic,
+            record.partition,
+            record.offset,
+            attempts,
+            describe(error),
+            target,
+            tier.delays_ms[target - 1],
+        )
+        return True
 
     async def _dead_letter(
         self, record: RecordLike, event: dict[str, Any] | None, error: BaseException, retries: int
@@ -614,43 +592,79 @@ class Subscription:
                 record.offset,
             )
             return True
+        dead_letter = self.dead_letter
+        written = await self._hold_until_written(
+            record, lambda: dead_letter(record, event, error, retries), "the DLQ", dlq=True
+        )
+        if isinstance(written, BaseException):
+            self.stats.current_backoff = 0.0
+            self.stats.dlq_refused += 1
+            self.stats.error(written)
+            logger.error(
+                "subscriber %s: the DLQ refused %s[%d]@%d for good (%s; the record "
+                "failed with %s); moving on: the record stays in %s at offset %d",
+                self.health_key,
+                record.topic,
+                record.partition,
+                record.offset,
+                describe(written),
+                describe(error),
+                record.topic,
+                record.offset,
+            )
+            return True
+        if not written:
+            return False
+        self.stats.dead_lettered += 1
+        logger.warning(
+            "subscriber %s: %s[%d]@%d sent to the DLQ after %d retries: %s",
+            self.health_key,
+            record.topic,
+            record.partition,
+            record.offset,
+            retries,
+            describe(error),
+        )
+        return True
+
+    async def _hold_until_written(
+        self,
+        record: RecordLike,
+        write: Callable[[], Awaitable[None]],
+        where: str,
+        *,
+        dlq: bool = False,
+    ) -> bool | BaseException:
+        """Runs ``write`` (a copy of ``record`` to ``where``) until the broker takes it.
+        What it does not take now is retried with the DLQ backoff for as long as that lasts,
+        holding back the partition (logged; health shows ``current_backoff``, and
+        ``dlq_write_failures`` when ``dlq``). Returns True once written, False when stopping
+        first (or the bus is closing: not resolved, the group gets the record again), or the
+        exception of a refusal for good, for the caller's path."""
         backoff = Backoff(self.dlq_retry or self.retry)
         while True:
             try:
-                await self.dead_letter(record, event, error, retries)
+                await write()
             except PASS_THROUGH:
                 raise
             except ClosedError:
-                return False  # the bus is closing: not resolved, the group gets it again
+                return False
             except BaseException as exc:
                 if not retriable(exc):
-                    self.stats.current_backoff = 0.0
-                    self.stats.dlq_refused += 1
-                    self.stats.error(exc)
-                    logger.error(
-                        "subscriber %s: the DLQ refused %s[%d]@%d for good (%s; the record "
-                        "failed with %s); moving on: the record stays in %s at offset %d",
-                        self.health_key,
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        describe(exc),
-                        describe(error),
-                        record.topic,
-                        record.offset,
-                    )
-                    return True
+                    return exc
                 delay = backoff.next_delay_s()
-                self.stats.dlq_failures += 1
+                if dlq:
+                    self.stats.dlq_failures += 1
                 self.stats.current_backoff = delay
                 self.stats.error(exc)
                 logger.error(
-                    "subscriber %s: writing %s[%d]@%d to the DLQ failed (%s); retrying in "
-                    "%.3fs, not committing past it",
+                    "subscriber %s: writing %s[%d]@%d to %s failed (%s); retrying in %.3fs, "
+                    "not committing past it",
                     self.health_key,
                     record.topic,
                     record.partition,
                     record.offset,
+                    where,
                     describe(exc),
                     delay,
                 )
@@ -658,14 +672,4 @@ class Subscription:
                     return False
                 continue
             self.stats.current_backoff = 0.0
-            self.stats.dead_lettered += 1
-            logger.warning(
-                "subscriber %s: %s[%d]@%d sent to the DLQ after %d retries: %s",
-                self.health_key,
-                record.topic,
-                record.partition,
-                record.offset,
-                retries,
-                describe(error),
-            )
             return True
