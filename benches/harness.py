@@ -36,7 +36,14 @@ THROUGHPUT = {
         "confluent_flush",
         "aiokafka",
     ],
-    "concurrent": ["eventbus", "core", "confluent_aio", "aiokafka"],
+    "concurrent": [
+        "eventbus",
+        "eventbus_keyed",
+        "core",
+        "confluent_aio",
+        "aiokafka",
+        "aiokafka_keyed",
+    ],
     "consume": [
         "eventbus",
         "core",

@@ -76,8 +76,10 @@ def run_concurrent(contender: str, topic: str, n: int, tasks: int, linger: int) 
     events = pregenerated(n)
     fn = {
         "eventbus": lambda: c.eventbus_concurrent(topic, events, tasks, linger),
+        "eventbus_keyed": lambda: c.eventbus_concurrent(topic, events, tasks, linger, keyed=True),
         "core": lambda: c.core_concurrent(topic, events, tasks, linger),
         "aiokafka": lambda: c.aiokafka_concurrent(topic, events, tasks, linger),
+        "aiokafka_keyed": lambda: c.aiokafka_concurrent(topic, events, tasks, linger, keyed=True),
         "confluent_aio": lambda: c.confluent_aio_concurrent(topic, events, tasks, linger),
     }[contender]
     return c.timed(fn)

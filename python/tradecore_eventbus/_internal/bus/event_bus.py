@@ -332,9 +332,11 @@ class EventBus:
             trace.end()
         return results
 
-    async def _publish_one(
+    def _publish_one(
         self, channel: str, event: Mapping[str, Any], key: str | None
-    ) -> PublishResult:
+    ) -> Awaitable[PublishResult]:
+        """What the caller awaits for one event: its future in the channel's next batch (a
+        plain function, not a coroutine: one coroutine less per publish, decision 109)."""
         if self._closing:
             raise ClosedError("the event bus is closed")
         coalescer = self._coalescers.get(channel)
@@ -348,8 +350,8 @@ class EventBus:
             [event] = with_event_ids([event])
             trace = tracing(channel, coalescer.topic, [event], [key], False)
             if trace is not None:
-                return await self._publish_one_traced(coalescer, event, key, trace)
-        return await coalescer.submit(event, key)
+                return self._publish_one_traced(coalescer, event, key, trace)
+        return coalescer.submit(event, key)
 
     async def _publish_one_traced(
         self, coalescer: Coalescer, event: Mapping[str, Any], key: str | None, trace: PublishTrace
