@@ -173,7 +173,7 @@ def main() -> None:
                 )
         if want("latency"):
             for linger in (0, 10):
-                for contender in rotate(["eventbus", "aiokafka"], r):
+                for contender in rotate(["eventbus", "aiokafka", "ack_floor"], r):
                     settle_disk()
                     res = one(
                         "latency",

@@ -12,8 +12,10 @@ import importlib
 import json
 import resource
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +206,56 @@ async def latency(
     return delays
 
 
+def ack_floor(topic: str, rate: int, seconds: float, linger: int) -> list[float]:
+    """The floor of this broker and machine for the latency workload, not a contender:
+    confluent-kafka's sync Producer at the same rate and settings, timed from `produce` to
+    its delivery report (librdkafka and the broker's acks=all round trip only; nobody
+    consumes). A thread polls for delivery reports, as an application would."""
+    from confluent_kafka import Producer
+
+    producer = Producer(c.librdkafka_settings(linger))
+    delays: list[float] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            producer.poll(0.1)
+
+    def on_delivery(sent: float) -> Callable[[Any, Any], None]:
+        def report(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures.append(str(err))
+                return
+            delays.append((time.perf_counter() - sent) * 1000)
+
+        return report
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    warmup_events = 200
+    events = make_events(int(rate * seconds) + warmup_events)
+    for e in events[:warmup_events]:
+        producer.produce(topic, json.dumps(e).encode(), e["account_id"].encode())
+    producer.flush(60)
+    started = time.perf_counter()
+    for i, e in enumerate(events[warmup_events:]):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent = time.perf_counter()
+        producer.produce(
+            topic, json.dumps(e).encode(), e["account_id"].encode(), on_delivery=on_delivery(sent)
+        )
+    if producer.flush(60):
+        raise RuntimeError("flush timed out")
+    stop.set()
+    poller.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} deliveries failed, first: {failures[0]}")
+    return delays
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
@@ -262,6 +314,7 @@ LIBRARIES = {
     "confluent_tuned": "confluent_kafka",
     "confluent_flush": "confluent_kafka",
     "confluent_aio": "confluent_kafka.aio",
+    "ack_floor": "confluent_kafka",
 }
 
 
@@ -289,7 +342,10 @@ def main() -> None:
     elif a.workload == "consume":
         out["seconds"] = run_consume(a.contender, a.topic, a.records)
     elif a.workload == "latency":
-        delays = asyncio.run(latency(a.contender, a.topic, a.rate, a.seconds, a.linger_ms))
+        if a.contender == "ack_floor":
+            delays = ack_floor(a.topic, a.rate, a.seconds, a.linger_ms)
+        else:
+            delays = asyncio.run(latency(a.contender, a.topic, a.rate, a.seconds, a.linger_ms))
         out.update(
             p50_ms=percentile(delays, 50),
             p99_ms=percentile(delays, 99),
