@@ -7,13 +7,14 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..observability.observer import Observer
 from ..reliability.backoff import Backoff
 from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from .failures import PASS_THROUGH, describe, event_of
+from .record_copies import RecordCopies
 from .retry_tier import RetryTier
 from .stats import SubscriberStats
 
@@ -38,14 +39,12 @@ class WorkerOwner(Protocol):
     limit: asyncio.Semaphore
     retry_tier: RetryTier | None
     _handle_hook: Callable[[RecordLike], Awaitable[bool]]
+    copies: RecordCopies
 
     @property
     def health_key(self) -> str: ...
     def mark(self, records: Sequence[RecordLike]) -> None: ...
     async def _sleep(self, seconds: float) -> bool: ...
-    async def _dead_letter(
-        self, record: RecordLike, event: dict[str, Any] | None, error: BaseException, retries: int
-    ) -> bool: ...
 
 
 class PartitionWorker:
@@ -125,7 +124,7 @@ class PartitionWorker:
                 if held is not None and restarts.exhausted:
                     self.queue.popleft()
                     self._current = held
-                    resolved = await sub._dead_letter(held, event_of(held), exc, deaths - 1)
+                    resolved = await sub.copies.dead_letter(held, event_of(held), exc, deaths - 1)
                     self._current = None
                     if not resolved:
                         self.queue.appendleft(held)

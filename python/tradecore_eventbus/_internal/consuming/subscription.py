@@ -44,7 +44,6 @@ from typing import Any, Literal
 
 from ...exceptions import (
     AuthenticationError,
-    ClosedError,
     DeserializationError,
     EventBusError,
     EventValidationError,
@@ -59,9 +58,10 @@ from ..reliability.retry import RetryConfig
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
 from ..wire.envelope import decode
-from .failures import PASS_THROUGH, describe, retriable
+from .failures import PASS_THROUGH, describe
 from .handlers import Handler, make_invoker
 from .partition_worker import PartitionWorker
+from .record_copies import DeadLetterSink, RecordCopies
 from .retry_tier import RetryTier
 from .stats import SubscriberStats
 
@@ -70,8 +70,6 @@ logger = logging.getLogger("tradecore_eventbus.subscription")
 logger.addFilter(RedactingFilter())
 
 FilterFn = Callable[[dict[str, Any]], bool]
-#: Writes one failed record to the DLQ: (record, decoded event or None, error, retries).
-DeadLetterSink = Callable[[RecordLike, dict[str, Any] | None, BaseException, int], Awaitable[None]]
 
 #: Marks are sent to the transport in batches of at most this many records (fewer when the
 #: commit batch is smaller: handled records not yet marked are handled again after a crash).
@@ -134,6 +132,8 @@ class Subscription:
         # The per-record entry point the workers call (a seam: tests replace it to make a
         # worker die outside the per-record guard).
         self._handle_hook: Callable[[RecordLike], Awaitable[bool]] = self.handle
+        #: Where failed records are copied (retry topics, the DLQ).
+        self.copies = RecordCopies(self)
 
     @property
     def health_key(self) -> str:
@@ -410,7 +410,7 @@ class Subscription:
                 except DeserializationError as exc:
                     self.stats.errors += 1
                     self.stats.error(exc)
-                    return await self._dead_letter(record, None, exc, 0)
+                    return await self.copies.dead_letter(record, None, exc, 0)
             # Looked up per record, like ``handled`` (decision 71): nobody tracing costs one
             # attribute read and one identity test.
             tracing = self.observers.trace_handling
@@ -435,7 +435,7 @@ class Subscription:
                 record.offset,
                 describe(exc),
             )
-            return await self._dead_letter(record, event, exc, 0)
+            return await self.copies.dead_letter(record, event, exc, 0)
 
     async def _resolve(
         self, record: RecordLike, event: dict[str, Any], trace: HandlingTrace | None
@@ -460,7 +460,7 @@ class Subscription:
                 )
                 if trace is not None:
                     trace.gave_up(exc)
-                return await self._dead_letter(record, event, exc, 0)
+                return await self.copies.dead_letter(record, event, exc, 0)
             if not keep:
                 self.stats.filtered += 1
                 return True
@@ -507,7 +507,7 @@ class Subscription:
                 if trace is not None:
                     trace.attempt_failed(exc, attempt)
                     trace.gave_up(exc)
-                return await self._dead_letter(record, event, exc, attempt - 1)
+                return await self.copies.dead_letter(record, event, exc, attempt - 1)
             except BaseException as exc:
                 self.stats.errors += 1
                 self.stats.error(exc)
@@ -535,11 +535,11 @@ class Subscription:
                 ):
                     delay = backoff.next_delay_s()
                 elif tier is not None:
-                    return await self._retry_later(record, event, exc, attempt)
+                    return await self.copies.retry_later(record, event, exc, attempt)
                 elif self.dead_letter is not None:
                     if trace is not None:
                         trace.gave_up(exc)
-                    return await self._dead_letter(record, event, exc, attempt - 1)
+                    return await self.copies.dead_letter(record, event, exc, attempt - 1)
                 else:
                     # No DLQ: keep trying, holding back this partition only.
                     delay = max(backoff.next_delay_s(), self.retry.max_delay_ms / 1000.0)
@@ -551,153 +551,4 @@ class Subscription:
             self.stats.messages_processed += 1
             if timed:
                 report(self.channel, self.group_id, elapsed)
-            return True
-
-    async def _retry_later(
-        self, record: RecordLike, event: dict[str, Any], error: BaseException, attempt: int
-    ) -> bool:
-        """After a delivery's last attempt on a channel with retry topics: the record goes to
-        the next tier (the partition moves on once the broker has the copy), or after the
-        last tier to the DLQ; with the DLQ disabled, back into the last tier (never
-        dropped). Returns False only when stopping first. A tier that the broker does not
-        take now is retried with the DLQ backoff, holding back the partition; one that
-        refuses the copy for good sends the record down the DLQ path."""
-        tier = self.retry_tier
-        assert tier is not None
-        attempts = tier.attempts_before(record) + attempt
-        target = tier.next_tier(record)
-        if target is None:
-            if self.dead_letter is not None:
-                return await self._dead_letter(record, event, error, attempts - 1)
-            target = len(tier.topics)
-        written = await self._hold_until_written(
-            record, lambda: tier.forward(record, target, error, attempts), f"retry topic {target}"
-        )
-        if isinstance(written, BaseException):
-            self.stats.error(written)
-            logger.error(
-                "subscriber %s: retry topic %d refused %s[%d]@%d for good (%s); "
-                "sending it to the DLQ path",
-                self.health_key,
-                target,
-                record.topic,
-                record.partition,
-                record.offset,
-                describe(written),
-            )
-            return await self._dead_letter(record, event, error, attempts - 1)
-        if not written:
-            return False
-        self.stats.retried_to_topic += 1
-        logger.info(
-            "subscriber %s: %s[%d]@%d failed %d time(s) (%s); retry %d is due in %d ms",
-            self.health_key,
-            record.topic,
-            record.partition,
-            record.offset,
-            attempts,
-            describe(error),
-            target,
-            tier.delays_ms[target - 1],
-        )
-        return True
-
-    async def _dead_letter(
-        self, record: RecordLike, event: dict[str, Any] | None, error: BaseException, retries: int
-    ) -> bool:
-        """Writes the record to the DLQ; returns False only when stopping first. Retriable
-        failures (the broker does not take it now) are retried with the publish backoff for
-        as long as they last, holding back the partition; a refusal for good is logged with
-        the record's coordinates and counted, and the partition moves on (decision 44)."""
-        if self.dead_letter is None:
-            self.stats.skipped += 1
-            logger.error(
-                "subscriber %s: %s at %s[%d]@%d and the DLQ is disabled: skipped",
-                self.health_key,
-                describe(error),
-                record.topic,
-                record.partition,
-                record.offset,
-            )
-            return True
-        dead_letter = self.dead_letter
-        written = await self._hold_until_written(
-            record, lambda: dead_letter(record, event, error, retries), "the DLQ", dlq=True
-        )
-        if isinstance(written, BaseException):
-            self.stats.current_backoff = 0.0
-            self.stats.dlq_refused += 1
-            self.stats.error(written)
-            logger.error(
-                "subscriber %s: the DLQ refused %s[%d]@%d for good (%s; the record "
-                "failed with %s); moving on: the record stays in %s at offset %d",
-                self.health_key,
-                record.topic,
-                record.partition,
-                record.offset,
-                describe(written),
-                describe(error),
-                record.topic,
-                record.offset,
-            )
-            return True
-        if not written:
-            return False
-        self.stats.dead_lettered += 1
-        logger.warning(
-            "subscriber %s: %s[%d]@%d sent to the DLQ after %d retries: %s",
-            self.health_key,
-            record.topic,
-            record.partition,
-            record.offset,
-            retries,
-            describe(error),
-        )
-        return True
-
-    async def _hold_until_written(
-        self,
-        record: RecordLike,
-        write: Callable[[], Awaitable[None]],
-        where: str,
-        *,
-        dlq: bool = False,
-    ) -> bool | BaseException:
-        """Runs ``write`` (a copy of ``record`` to ``where``) until the broker takes it.
-        What it does not take now is retried with the DLQ backoff for as long as that lasts,
-        holding back the partition (logged; health shows ``current_backoff``, and
-        ``dlq_write_failures`` when ``dlq``). Returns True once written, False when stopping
-        first (or the bus is closing: not resolved, the group gets the record again), or the
-        exception of a refusal for good, for the caller's path."""
-        backoff = Backoff(self.dlq_retry or self.retry)
-        while True:
-            try:
-                await write()
-            except PASS_THROUGH:
-                raise
-            except ClosedError:
-                return False
-            except BaseException as exc:
-                if not retriable(exc):
-                    return exc
-                delay = backoff.next_delay_s()
-                if dlq:
-                    self.stats.dlq_failures += 1
-                self.stats.current_backoff = delay
-                self.stats.error(exc)
-                logger.error(
-                    "subscriber %s: writing %s[%d]@%d to %s failed (%s); retrying in %.3fs, "
-                    "not committing past it",
-                    self.health_key,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    where,
-                    describe(exc),
-                    delay,
-                )
-                if not await self._sleep(delay):
-                    return False
-                continue
-            self.stats.current_backoff = 0.0
             return True
