@@ -99,6 +99,10 @@ def run_consume(contender: str, topic: str, n: int) -> float:
     return c.timed(fn)
 
 
+#: Events through the whole path before the latency clock starts (every latency run).
+WARMUP_EVENTS = 200
+
+
 async def latency(
     contender: str, topic: str, rate: int, seconds: float, linger: int
 ) -> list[float]:
@@ -109,14 +113,13 @@ async def latency(
     done = asyncio.Event()
 
     warmed = asyncio.Event()
-    warmup_events = 200
     warmup_seen = 0
 
     def record(event: dict[str, Any]) -> None:
         nonlocal warmup_seen
         if event.get("warmup"):
             warmup_seen += 1
-            if warmup_seen >= warmup_events:
+            if warmup_seen >= WARMUP_EVENTS:
                 warmed.set()
             return
         delays.append((time.time() - event["sent_at"]) * 1000)
@@ -182,7 +185,7 @@ async def latency(
     # A few hundred events through the whole path before the clock starts, for every
     # contender: connections, metadata, the idempotent producer id and the first fetches are
     # set up, not measured.
-    for _ in range(warmup_events):
+    for _ in range(WARMUP_EVENTS):
         await send({"event_type": "Warmup", "warmup": True, "sent_at": time.time()})
     await asyncio.wait_for(warmed.wait(), 60)
     events = make_events(total)
@@ -233,13 +236,12 @@ def ack_floor(topic: str, rate: int, seconds: float, linger: int) -> list[float]
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    warmup_events = 200
-    events = make_events(int(rate * seconds) + warmup_events)
-    for e in events[:warmup_events]:
+    events = make_events(int(rate * seconds) + WARMUP_EVENTS)
+    for e in events[:WARMUP_EVENTS]:
         producer.produce(topic, json.dumps(e).encode(), e["account_id"].encode())
     producer.flush(60)
     started = time.perf_counter()
-    for i, e in enumerate(events[warmup_events:]):
+    for i, e in enumerate(events[WARMUP_EVENTS:]):
         delay = started + i / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
