@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from tradecore_eventbus import PublishResult
 from tradecore_eventbus.event_bus import EventBus
 from tradecore_eventbus.eventbus_transport_config import EventBusConfig, TransportConfig
 from tradecore_eventbus.memory_adapter import MemoryTransportAdapter
-from tradecore_eventbus import PublishResult
 
 CHANNEL = "transport.loops"
 
