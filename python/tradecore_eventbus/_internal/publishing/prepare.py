@@ -333,7 +333,7 @@ def _prepare_all(
 
 def prepare_each(
     events: Sequence[Mapping[str, Any]],
-    keys: Sequence[str | None],
+    keys: list[str | None],
     *,
     validate: bool,
     strict: bool,
@@ -341,10 +341,11 @@ def prepare_each(
     extra_headers: ExtraHeaders = None,
 ) -> tuple[PreparedBatch, list[int], dict[int, EventValidationError]]:
     """Prepares events independently: the batch of those that are valid, the original
-    position of each of them, and the error of each invalid one (by position)."""
+    position of each of them, and the error of each invalid one (by position). ``keys``:
+    one per event, a list (used as it is, not copied)."""
     return _prepare_all(
         events,
-        list(keys),
+        keys,
         validate=validate,
         strict=strict,
         headers=headers,
