@@ -88,16 +88,39 @@ def run(cmd: list[str], timeout: float = 900) -> dict[str, Any]:
 
 
 def one(
-    workload: str, contender: str, records: int, extra: list[str] | None = None
+    workload: str,
+    contender: str,
+    records: int,
+    extra: list[str] | None = None,
+    broker: int | None = None,
 ) -> dict[str, Any]:
+    """One run in a fresh process. With ``broker`` (its pid), the result also has the CPU the
+    broker used while that process ran (``broker_cpu_s``): on this machine the client and the
+    broker share the same cores."""
     extra = extra or []
     if contender == "rust":
         t = extra[extra.index("--topic") + 1]
         what = {"batch": "produce", "awaited": "produce_awaited"}.get(workload, "consume")
-        return run(["cargo", "bench", "-q", "--bench", "rdkafka_peer", "--", what, t, str(records)])
-    return run(
-        [PY, str(HERE / "run_one.py"), workload, contender, "--records", str(records), *extra]
-    )
+        cmd = ["cargo", "bench", "-q", "--bench", "rdkafka_peer", "--", what, t, str(records)]
+    else:
+        cmd = [PY, str(HERE / "run_one.py"), workload, contender, "--records", str(records), *extra]
+    before = process_cpu_s(broker) if broker is not None else None
+    result = run(cmd)
+    if broker is not None and before is not None:
+        after = process_cpu_s(broker)
+        if after is not None:
+            result["broker_cpu_s"] = after - before
+    return result
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User plus system CPU seconds of every thread of process ``pid`` (None if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def prefill(records: int) -> str:
@@ -124,6 +147,14 @@ def settle_disk() -> None:
     time.sleep(1.0)
 
 
+def per_event_us(runs: list[dict[str, Any]], key: str, events: int) -> str:
+    """The median of ``key`` (CPU seconds) per event in microseconds, or "-" if not measured."""
+    values = [r[key] for r in runs if key in r]
+    if not values:
+        return "-"
+    return f"{statistics.median(values) / events * 1e6:.1f}"
+
+
 def broker_pid() -> int:
     out = subprocess.run(
         [str(ROOT / "scripts/kafka/broker.sh"), "pid"], capture_output=True, text=True, check=True
@@ -148,6 +179,10 @@ def main() -> None:
     )
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     only = set(args.only) if args.only else None
+    try:
+        broker: int | None = broker_pid()
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        broker = None  # not started by scripts/kafka: no broker CPU in the report
 
     def want(w: str) -> bool:
         return only is None or w in only
@@ -165,7 +200,7 @@ def main() -> None:
             }[workload]
             for contender in rotate(contenders, r):
                 t = stored if workload == "consume" else topic(workload)
-                res = one(workload, contender, records, ["--topic", t])
+                res = one(workload, contender, records, ["--topic", t], broker)
                 results.setdefault(workload, {}).setdefault(contender, []).append(res)
                 print(
                     f"round {r + 1} {workload:10s} {contender:18s} {res['rate']:>12,.0f} /s  rss {res['peak_rss_mb']:.0f} MB",
@@ -243,6 +278,12 @@ def write_report(
         "has it, batch.size 16384, 6 partitions, JSON events of ~220 bytes encoded by each "
         "contender. Rates are events per second (median, min-max); ratio = EventBus / contender.",
         "",
+        "CPU per event, in microseconds (medians): *client* is the contender's whole process "
+        "(every thread, its library's included) over the timed part; *main thread* is the "
+        "thread that calls the API (the event loop's, for the asyncio contenders); *broker* is "
+        "the broker's process over the contender's whole run (start-up included). The client "
+        "and the broker share the machine's cores.",
+        "",
     ]
     chart: dict[str, dict[str, float]] = {}
     for workload in ("batch", "awaited", "concurrent", "consume"):
@@ -257,16 +298,19 @@ def write_report(
         lines += [
             f"## {TITLES[workload].format(n=n)}",
             "",
-            "| contender | median /s | min-max /s | EventBus ÷ it | peak RSS MB |",
-            "|---|---:|---:|---:|---:|",
+            "| contender | median /s | min-max /s | EventBus ÷ it | client CPU µs/event "
+            "| main thread µs/event | broker CPU µs/event | peak RSS MB |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         ours = summarize([r["rate"] for r in results[workload]["eventbus"]])[0]
         for contender, runs in results[workload].items():
             med, lo, hi = summarize([r["rate"] for r in runs])
             rss = max(r["peak_rss_mb"] for r in runs)
             chart.setdefault(TITLES[workload].split(" (")[0], {})[contender] = med
+            cpu = [per_event_us(runs, k, n) for k in ("cpu_s", "main_thread_cpu_s", "broker_cpu_s")]
             lines.append(
-                f"| {contender} | {med:,.0f} | {lo:,.0f}-{hi:,.0f} | {ours / med:.2f}x | {rss:.0f} |"
+                f"| {contender} | {med:,.0f} | {lo:,.0f}-{hi:,.0f} | {ours / med:.2f}x | "
+                f"{cpu[0]} | {cpu[1]} | {cpu[2]} | {rss:.0f} |"
             )
         lines.append("")
     lat = [k for k in results if k.startswith("latency")]

@@ -54,6 +54,50 @@ mod tradecore_eventbus_core {
     }
 }
 
+/// CPU seconds on `clock`: `CLOCK_PROCESS_CPUTIME_ID` counts every thread of the process
+/// (librdkafka's included), `CLOCK_THREAD_CPUTIME_ID` the calling one.
+fn cpu_seconds(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write into.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Wall time and CPU of the measured part of a run, as the Python contenders report them.
+struct Measured {
+    seconds: f64,
+    cpu_s: f64,
+    main_thread_cpu_s: f64,
+}
+
+struct Clocks {
+    wall: Instant,
+    cpu: f64,
+    main: f64,
+}
+
+impl Clocks {
+    fn start() -> Self {
+        Clocks {
+            wall: Instant::now(),
+            cpu: cpu_seconds(libc::CLOCK_PROCESS_CPUTIME_ID),
+            main: cpu_seconds(libc::CLOCK_THREAD_CPUTIME_ID),
+        }
+    }
+
+    fn stop(&self) -> Measured {
+        Measured {
+            seconds: self.wall.elapsed().as_secs_f64(),
+            cpu_s: cpu_seconds(libc::CLOCK_PROCESS_CPUTIME_ID) - self.cpu,
+            main_thread_cpu_s: cpu_seconds(libc::CLOCK_THREAD_CPUTIME_ID) - self.main,
+        }
+    }
+}
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -81,11 +125,11 @@ fn producer_config(linger_ms: u32) -> ClientConfig {
 
 /// `batch`: 0 sends everything and flushes once at the end; N flushes after every N
 /// records (each batch acknowledged before the next is sent, like an awaited publish).
-fn produce(topic: &str, n: usize, linger_ms: u32, batch: usize) -> f64 {
+fn produce(topic: &str, n: usize, linger_ms: u32, batch: usize) -> Measured {
     let evs = events(n);
     let producer: ThreadedProducer<DefaultProducerContext> =
         producer_config(linger_ms).create().expect("producer");
-    let started = Instant::now();
+    let clocks = Clocks::start();
     for (i, e) in evs.iter().enumerate() {
         if batch > 0 && i > 0 && i % batch == 0 {
             flush(&producer);
@@ -105,7 +149,7 @@ fn produce(topic: &str, n: usize, linger_ms: u32, batch: usize) -> f64 {
         }
     }
     flush(&producer);
-    started.elapsed().as_secs_f64()
+    clocks.stop()
 }
 
 /// librdkafka's own flush, which returns when the last delivery report was served (by the
@@ -122,7 +166,7 @@ fn flush(producer: &ThreadedProducer<DefaultProducerContext>) {
     );
 }
 
-fn consume(topic: &str, n: usize) -> f64 {
+fn consume(topic: &str, n: usize) -> Measured {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", "127.0.0.1:19092")
         .set("group.id", format!("bench-rust-{}", std::process::id()))
@@ -132,7 +176,7 @@ fn consume(topic: &str, n: usize) -> f64 {
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
-    let started = Instant::now();
+    let clocks = Clocks::start();
     let mut seen = 0usize;
     let mut since_commit = 0usize;
     let mut last_commit = Instant::now();
@@ -152,7 +196,7 @@ fn consume(topic: &str, n: usize) -> f64 {
         }
     }
     let _ = consumer.commit_consumer_state(CommitMode::Sync);
-    started.elapsed().as_secs_f64()
+    clocks.stop()
 }
 
 fn linger(args: &[String]) -> u32 {
@@ -171,15 +215,18 @@ fn main() {
         args[1].as_str(),
         args[2].parse::<usize>().expect("records"),
     );
-    let seconds = match what {
+    let m = match what {
         "produce" => produce(topic, n, linger(&args), 0),
         "produce_awaited" => produce(topic, n, linger(&args), 1000),
         "consume" => consume(topic, n),
         other => panic!("unknown workload {other}"),
     };
     println!(
-        "{{\"contender\": \"rust\", \"workload\": \"{what}\", \"records\": {n}, \"seconds\": {seconds}, \"rate\": {}, \"peak_rss_mb\": {}}}",
-        n as f64 / seconds,
+        "{{\"contender\": \"rust\", \"workload\": \"{what}\", \"records\": {n}, \"seconds\": {}, \"cpu_s\": {}, \"main_thread_cpu_s\": {}, \"rate\": {}, \"peak_rss_mb\": {}}}",
+        m.seconds,
+        m.cpu_s,
+        m.main_thread_cpu_s,
+        n as f64 / m.seconds,
         peak_rss_mb()
     );
 }

@@ -40,7 +40,7 @@ def pregenerated(n: int) -> list[dict[str, Any]]:
     return events
 
 
-def run_batch(contender: str, topic: str, n: int, batch: int, linger: int) -> float:
+def run_batch(contender: str, topic: str, n: int, batch: int, linger: int) -> dict[str, float]:
     events = pregenerated(n)
     fn = {
         "eventbus": lambda: c.eventbus_batch(topic, events, batch, linger),
@@ -53,7 +53,7 @@ def run_batch(contender: str, topic: str, n: int, batch: int, linger: int) -> fl
     return c.timed(fn)
 
 
-def run_awaited(contender: str, topic: str, n: int, batch: int, linger: int) -> float:
+def run_awaited(contender: str, topic: str, n: int, batch: int, linger: int) -> dict[str, float]:
     """Batches one after another, each awaited (or flushed) before the next: the guide's
     ``await publish_batch(...)`` loop. ``confluent`` is the sync Producer with one flush at the
     end (it never waits per batch); ``eventbus_linger0`` is the same loop with linger 0, the
@@ -74,7 +74,7 @@ def run_awaited(contender: str, topic: str, n: int, batch: int, linger: int) -> 
     return c.timed(fn)
 
 
-def run_concurrent(contender: str, topic: str, n: int, tasks: int, linger: int) -> float:
+def run_concurrent(contender: str, topic: str, n: int, tasks: int, linger: int) -> dict[str, float]:
     events = pregenerated(n)
     fn = {
         "eventbus": lambda: c.eventbus_concurrent(topic, events, tasks, linger),
@@ -87,7 +87,7 @@ def run_concurrent(contender: str, topic: str, n: int, tasks: int, linger: int) 
     return c.timed(fn)
 
 
-def run_consume(contender: str, topic: str, n: int) -> float:
+def run_consume(contender: str, topic: str, n: int) -> dict[str, float]:
     fn = {
         "eventbus": lambda: c.eventbus_consume(topic, n),
         "core": lambda: c.core_consume(topic, n),
@@ -336,13 +336,13 @@ def main() -> None:
     importlib.import_module(LIBRARIES.get(a.contender, "tradecore_eventbus"))
     out: dict[str, Any] = {"workload": a.workload, "contender": a.contender, "records": a.records}
     if a.workload == "batch":
-        out["seconds"] = run_batch(a.contender, a.topic, a.records, a.batch, a.linger_ms)
+        out.update(run_batch(a.contender, a.topic, a.records, a.batch, a.linger_ms))
     elif a.workload == "awaited":
-        out["seconds"] = run_awaited(a.contender, a.topic, a.records, a.batch, a.linger_ms)
+        out.update(run_awaited(a.contender, a.topic, a.records, a.batch, a.linger_ms))
     elif a.workload == "concurrent":
-        out["seconds"] = run_concurrent(a.contender, a.topic, a.records, a.tasks, a.linger_ms)
+        out.update(run_concurrent(a.contender, a.topic, a.records, a.tasks, a.linger_ms))
     elif a.workload == "consume":
-        out["seconds"] = run_consume(a.contender, a.topic, a.records)
+        out.update(run_consume(a.contender, a.topic, a.records))
     elif a.workload == "latency":
         if a.contender == "ack_floor":
             delays = ack_floor(a.topic, a.rate, a.seconds, a.linger_ms)
