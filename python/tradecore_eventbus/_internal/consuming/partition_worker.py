@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..observability.observer import Observer
 from ..reliability.backoff import Backoff
@@ -44,6 +44,10 @@ class WorkerOwner(Protocol):
     @property
     def health_key(self) -> str: ...
     def mark(self, records: Sequence[RecordLike]) -> None: ...
+    def direct_invoker(self) -> Callable[[dict[str, Any]], Awaitable[None]] | None: ...
+    async def handler_raised(
+        self, record: RecordLike, event: dict[str, Any], error: BaseException
+    ) -> bool: ...
     async def _sleep(self, seconds: float) -> bool: ...
 
 
@@ -164,11 +168,28 @@ class PartitionWorker:
                         continue
                 # One concurrency slot for a run of records, not one per record.
                 async with sub.limit:
+                    invoke = sub.direct_invoker()
+                    stats = sub.stats
                     while self.queue and len(done) < sub.mark_chunk and not sub.stopping:
                         if self.schedule is not None and self.schedule.due_in_s(self.queue[0]) > 0:
                             break
                         record = self._current = self.queue.popleft()
-                        resolved = await sub._handle_hook(record)
+                        if invoke is None or (event := record.event) is None:
+                            resolved = await sub._handle_hook(record)
+                        else:
+                            # The common case: the handler awaited right here, with no
+                            # coroutine of ours per record (decision 120). A failure takes the
+                            # full path from its first attempt.
+                            try:
+                                await invoke(event)
+                            except PASS_THROUGH:
+                                raise
+                            except BaseException as exc:
+                                resolved = await sub.handler_raised(record, event, exc)
+                            else:
+                                stats.current_backoff = 0.0
+                                stats.messages_processed += 1
+                                resolved = True
                         self._current = None
                         if not resolved:
                             self.queue.appendleft(record)

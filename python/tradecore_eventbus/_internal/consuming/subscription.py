@@ -59,7 +59,7 @@ from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
 from ..wire.envelope import decode
 from .failures import PASS_THROUGH, describe
-from .handlers import Handler, make_invoker
+from .handlers import Handler, Invoker, make_invoker
 from .partition_worker import PartitionWorker
 from .record_copies import DeadLetterSink, RecordCopies
 from .retry_tier import RetryTier
@@ -386,24 +386,6 @@ class Subscription:
         event: dict[str, Any] | None = None
         try:
             event = record.event
-            if (
-                event is not None
-                and self.filter_fn is None
-                and self.observers.trace_handling is SILENT
-                and self.observers.handled is SILENT
-            ):
-                # The common case (decoded, no filter, nobody tracing or timing handlers):
-                # the handler is awaited right here, one coroutine per record instead of
-                # four (decision 108); a failure takes the full path from its first attempt.
-                try:
-                    await self._invoke(event)
-                except PASS_THROUGH:
-                    raise
-                except BaseException as exc:
-                    return await self._run_handler(record, event, None, first_failure=exc)
-                self.stats.current_backoff = 0.0
-                self.stats.messages_processed += 1
-                return True
             if event is None:
                 try:
                     event = decode(record.value)
@@ -423,19 +405,53 @@ class Subscription:
         except PASS_THROUGH:
             raise
         except BaseException as exc:
-            # Anything the stages above did not expect (a record whose event cannot be read,
-            # an error raised while logging one, ...): the record is resolved through the DLQ.
-            self.stats.errors += 1
-            self.stats.error(exc)
-            logger.error(
-                "subscriber %s: %s[%d]@%d failed: %s",
-                self.health_key,
-                record.topic,
-                record.partition,
-                record.offset,
-                describe(exc),
-            )
-            return await self.copies.dead_letter(record, event, exc, 0)
+            return await self._unexpected(record, event, exc)
+
+    def direct_invoker(self) -> Invoker | None:
+        """The handler's invoker when a decoded record needs nothing but its handler: no
+        filter, nobody tracing or timing handlers, and the default per-record hook. The
+        partition worker then awaits the handler itself, with no coroutine of ours per
+        record (decisions 108, 120). Asked once per run of records, so an observer added
+        meanwhile counts from the next run."""
+        if (
+            self.filter_fn is None
+            and self.observers.trace_handling is SILENT
+            and self.observers.handled is SILENT
+            and self._handle_hook == self.handle
+        ):
+            return self._invoke
+        return None
+
+    async def handler_raised(
+        self, record: RecordLike, event: dict[str, Any], error: BaseException
+    ) -> bool:
+        """The handler, awaited by the worker (``direct_invoker``), raised ``error`` on its
+        first attempt: the record takes the full path from there (retries, the retry tier,
+        the DLQ, logging and counts as from ``handle``). Never raises for the record."""
+        try:
+            return await self._run_handler(record, event, None, first_failure=error)
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:
+            return await self._unexpected(record, event, exc)
+
+    async def _unexpected(
+        self, record: RecordLike, event: dict[str, Any] | None, error: BaseException
+    ) -> bool:
+        """Anything the per-record stages did not expect (a record whose event cannot be
+        read, an error raised while logging one, ...): the record is resolved through the
+        DLQ."""
+        self.stats.errors += 1
+        self.stats.error(error)
+        logger.error(
+            "subscriber %s: %s[%d]@%d failed: %s",
+            self.health_key,
+            record.topic,
+            record.partition,
+            record.offset,
+            describe(error),
+        )
+        return await self.copies.dead_letter(record, event, error, 0)
 
     async def _resolve(
         self, record: RecordLike, event: dict[str, Any], trace: HandlingTrace | None
