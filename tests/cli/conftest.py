@@ -51,6 +51,31 @@ def run_module(args: Sequence[str], **env: str) -> subprocess.CompletedProcess[s
     )
 
 
+#: ``python -m tradecore_eventbus`` as a terminal's foreground job starts it: SIGINT at its
+#: default. A shell that starts this suite in the background (``nohup ... &`` without job
+#: control) sets SIGINT to ignored, and an ignored signal stays ignored across fork and exec,
+#: so a child that inherits it never sees the test's "Ctrl-C".
+FOREGROUND_MODULE = (
+    "import runpy, signal; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('tradecore_eventbus', run_name='__main__', alter_sys=True)"
+)
+
+
+def foreground_command(args: Sequence[str]) -> list[str]:
+    """The argv of ``python -m tradecore_eventbus ARGS`` that takes Ctrl-C like a terminal's."""
+    return [sys.executable, "-c", FOREGROUND_MODULE, *args]
+
+
+def signal_state(pid: int) -> str:
+    """A process's blocked, ignored and pending signals (why a signal had no effect)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return " ".join(line.strip() for line in status if line.startswith("Sig"))
+    except OSError as exc:
+        return f"no /proc/{pid}/status: {exc}"
+
+
 @pytest.fixture
 def spool_dir(tmp_path: Any) -> str:
     return str(tmp_path / "spool")

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -15,7 +14,7 @@ from tests.conftest import unique
 
 from tradecore_eventbus import EventBus
 
-from .conftest import COMMAND_TIMEOUT_S, cli_env, invoke
+from .conftest import COMMAND_TIMEOUT_S, cli_env, foreground_command, invoke, signal_state
 
 pytestmark = pytest.mark.kafka
 
@@ -52,7 +51,7 @@ async def test_from_now_shows_only_new_events_and_ctrl_c_ends_it_cleanly(
     channel = unique("transport.cli-tail-now")
     await kafka_bus.publish(channel, {"event_type": "Old", "n": 0})
     process = subprocess.Popen(  # noqa: ASYNC220 (read from a thread below)
-        [sys.executable, "-m", "tradecore_eventbus", "tail", channel],
+        foreground_command(["tail", channel]),
         env={**os.environ, **cli_env(COLUMNS="200")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -70,7 +69,10 @@ async def test_from_now_shows_only_new_events_and_ctrl_c_ends_it_cleanly(
         assert channel in line, line
         assert time.monotonic() < deadline
         process.send_signal(signal.SIGINT)
-        out, err = await asyncio.to_thread(process.communicate, timeout=COMMAND_TIMEOUT_S)
+        try:
+            out, err = await asyncio.to_thread(process.communicate, timeout=COMMAND_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"tail still running after Ctrl-C; {signal_state(process.pid)}")
     finally:
         if process.poll() is None:
             process.kill()
