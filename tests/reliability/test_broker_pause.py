@@ -11,7 +11,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -126,3 +126,58 @@ async def test_a_paused_broker_trips_the_critical_breaker_and_nothing_is_lost(
     assert set(counts) == set(accepted), f"missing: {set(accepted) - set(counts)}"
     assert max(counts.values()) == 1, f"duplicates: {[k for k, v in counts.items() if v > 1]}"
     assert len(seen) == 26
+
+
+CLOSE_TIMEOUT_S = 2.0
+
+
+async def test_close_with_the_broker_paused_keeps_to_its_timeout_and_loses_nothing(
+    reliable_bus: BusBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that stops answering while the bus closes: close() returns within its
+    timeout (before, it waited for the broker to come back), the consumer finishes closing in
+    the background, and the group's next member gets every event not committed."""
+    bus = await reliable_bus("kafka")
+    ch = f"transport.close-paused-{uuid.uuid4().hex[:8]}"
+    group = f"close-paused-{uuid.uuid4().hex[:8]}"
+    seen: list[str] = []
+
+    async def collect(event: dict[str, Any]) -> None:
+        seen.append(event["event_id"])
+
+    await bus.subscribe_stream(ch, collect, group=group, consumer="w1")
+    published = [str(uuid.uuid4()) for _ in range(5)]
+    for event_id in published:
+        await bus.publish(ch, {"event_type": "OrderPlaced", "event_id": event_id})
+    await wait_until(lambda: set(seen) == set(published), "the first member handles all 5")
+
+    with paused_broker():
+        started = time.monotonic()
+        await bus.close(timeout=CLOSE_TIMEOUT_S)
+        took = time.monotonic() - started
+    # The bound is the timeout; the margin is for the event loop, not for the broker.
+    assert took < CLOSE_TIMEOUT_S + 1.0, f"close took {took:.2f} s"
+    assert "had not closed after the close timeout" in caplog.text
+
+    # The same static member comes back (same consumer name): it takes the partitions over
+    # at once and gets what was not committed, then what is new.
+    again = await reliable_bus("kafka")
+    seen_again: list[str] = []
+
+    async def collect_again(event: dict[str, Any]) -> None:
+        seen_again.append(event["event_id"])
+
+    await again.subscribe_stream(ch, collect_again, group=group, consumer="w1")
+    later = str(uuid.uuid4())
+    await again.publish(ch, {"event_type": "OrderPlaced", "event_id": later})
+    await wait_until(lambda: later in seen_again, "the group's next member handles a new event")
+    assert set(seen) | set(seen_again) == {*published, later}
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.05)

@@ -4,6 +4,7 @@ subscriber's offsets or joins its group."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,8 +14,11 @@ from dataclasses import dataclass
 from tradecore_eventbus import _core
 
 from ..config.consumer_groups import group_id as prefixed_group
+from ..transports.poll import close_within
 from ..transports.protocol import RecordLike
 from .settings import Settings
+
+logger = logging.getLogger("tradecore_eventbus.cli")
 
 
 @dataclass
@@ -52,4 +56,9 @@ async def topic_reader(
         ends = {p: end for p, _, end in plan}
         yield TopicReader(consumer, ends, {p: end for p, begin, end in plan if begin < end})
     finally:
-        await consumer.close()
+        if not await close_within(consumer, settings.bus.close_timeout_seconds):
+            logger.warning(
+                "the reader of %s had not closed after EVENT_BUS_CLOSE_TIMEOUT_SECONDS (%.1fs)",
+                topic,
+                settings.bus.close_timeout_seconds,
+            )

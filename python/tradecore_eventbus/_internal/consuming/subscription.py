@@ -55,6 +55,7 @@ from ..observability.dispatch import SILENT
 from ..observability.observer import HandlingTrace, Observer
 from ..reliability.backoff import Backoff, sleep_unless
 from ..reliability.retry import RetryConfig
+from ..transports.poll import close_within
 from ..transports.protocol import ConsumerLike, RecordLike
 from ..transports.structs import Mode
 from ..wire.envelope import decode
@@ -172,7 +173,7 @@ class Subscription:
             else:
                 self.state = "active"
         except BaseException:
-            await self.consumer.close()
+            await self._close_consumer(self.stop_timeout_s)
             raise
         finally:
             if answering is not None and not answering.done():
@@ -236,7 +237,12 @@ class Subscription:
     async def stop(self, timeout: float) -> None:
         """Running handlers finish, what was handled is marked, then the consumer closes
         (committing it and leaving the group). Queued records that no handler started are
-        not marked: the group's next consumer gets them."""
+        not marked: the group's next consumer gets them.
+
+        ``timeout`` bounds the whole stop, closing the consumer included: a consumer whose
+        close outlasts it (a broker that stopped answering) is left to finish closing in the
+        background, and what it had not committed is redelivered to the group."""
+        deadline = time.monotonic() + timeout
         self.stopping = True
         self._stop_event.set()
         task = self._task
@@ -262,9 +268,21 @@ class Subscription:
                     logger.error(
                         "subscriber %s task failed", self.health_key, exc_info=t.exception()
                     )
-        await self.consumer.close()
+        await self._close_consumer(max(0.0, deadline - time.monotonic()))
         if self.failure is None:
             self.state = "stopped"
+
+    async def _close_consumer(self, timeout: float) -> None:
+        """Commits and leaves the group, waiting at most ``timeout`` for it."""
+        if not await close_within(self.consumer, timeout):
+            logger.error(
+                "subscriber %s: the consumer had not closed after the close timeout "
+                "(%.1fs left of EVENT_BUS_CLOSE_TIMEOUT_SECONDS or close(timeout)); it finishes "
+                "closing in the background, and records not yet committed are redelivered "
+                "to the group",
+                self.health_key,
+                timeout,
+            )
 
     async def _stop_after(self, error: EventBusError) -> None:
         """A fatal transport error: logged once, shown in health, and the subscription stops
@@ -301,7 +319,7 @@ class Subscription:
                 t.cancel()
             await asyncio.gather(*still, return_exceptions=True)
         try:
-            await self.consumer.close()
+            await self._close_consumer(self.stop_timeout_s)
         except EventBusError as exc:
             logger.debug("subscriber %s: closing after %s: %s", self.health_key, error, exc)
 

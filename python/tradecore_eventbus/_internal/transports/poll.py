@@ -26,3 +26,15 @@ async def poll_batch(
         if remaining <= 0 or consumer.closed:
             return []
         await consumer.wait(remaining)
+
+
+async def close_within(consumer: ConsumerLike, timeout: float) -> bool:
+    """Closes ``consumer``, waiting at most ``timeout`` seconds; False if it had not closed
+    by then. The close goes on after the wait ends (cancelling the wait does not cancel it):
+    a consumer whose broker stopped answering finishes closing once it answers again, and
+    what it had not committed is redelivered to its group."""
+    try:
+        await asyncio.wait_for(consumer.close(), timeout)
+    except TimeoutError:
+        return False
+    return True

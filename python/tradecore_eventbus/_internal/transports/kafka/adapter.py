@@ -17,7 +17,7 @@ from ...config.settings import EventBusConfig, TransportConfig
 from ...reliability.backoff import Backoff
 from ...reliability.backoff import sleep as backoff_sleep
 from ...wire.envelope import event_id_of
-from ..poll import poll_batch
+from ..poll import close_within, poll_batch
 from ..protocol import (
     ConsumerLike,
     ConsumerSpec,
@@ -221,7 +221,13 @@ class RedpandaTransportAdapter(TransportAdapter):
                     f"({len(remaining)} partition(s) not read to the end)"
                 )
         finally:
-            await reader.close()
+            close_timeout = self.event_bus_config.close_timeout_seconds
+            if not await close_within(reader, close_timeout):
+                logger.warning(
+                    "the reader of %s had not closed after EVENT_BUS_CLOSE_TIMEOUT_SECONDS (%.1fs)",
+                    topic,
+                    close_timeout,
+                )
         return found
 
     async def describe_topic(self, topic: str) -> dict[str, str]:
