@@ -27,9 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::register(m)?;
     // Every error kind must have its exception class: checked now, not at the first error.
     py::errors::bind(m.py())?;
-    // Keep our threads out of Python once the interpreter starts exiting (py::bridge).
-    m.py()
-        .import("atexit")?
-        .call_method1("register", (m.getattr("before_exit")?,))?;
+    // `before_exit` (py::bridge) is registered with atexit by the Python package, which
+    // knows the close timeout that bounds it.
     Ok(())
 }

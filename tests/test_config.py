@@ -398,3 +398,42 @@ def test_the_event_bus_checks_its_spool_directory_when_it_is_built(tmp_path: Pat
 def test_librdkafkas_cross_checks_are_made_at_from_env(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         TransportConfig.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("value", "bound"),
+    [("7.5", 7.5), ("0", 0.0), (None, EventBusConfig().close_timeout_seconds)],
+)
+def test_the_exit_hook_waits_at_most_the_close_timeout(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, bound: float
+) -> None:
+    from tradecore_eventbus._internal import interpreter_exit
+
+    if value is None:
+        monkeypatch.delenv("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", value)
+    waited: list[float] = []
+    monkeypatch.setattr(interpreter_exit._core, "before_exit", waited.append)
+    interpreter_exit._before_exit()
+    assert waited == [bound]
+
+
+def test_the_exit_hook_still_has_a_bound_when_the_variable_is_malformed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tradecore_eventbus._internal import interpreter_exit
+
+    monkeypatch.setenv("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", "soon")
+    waited: list[float] = []
+    monkeypatch.setattr(interpreter_exit._core, "before_exit", waited.append)
+    interpreter_exit._before_exit()
+    assert waited == [EventBusConfig().close_timeout_seconds]
+
+
+def test_the_core_refuses_a_negative_exit_bound_by_name() -> None:
+    from tradecore_eventbus import _core
+    from tradecore_eventbus.exceptions import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        _core.before_exit(-1.0)

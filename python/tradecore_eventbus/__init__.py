@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._core import Admin, Consumer, Producer, Record, librdkafka_version
 from ._core import __version__ as __version__
+from ._internal import interpreter_exit as _interpreter_exit
 from ._internal.outbox.inbox import idempotent
 from ._internal.publishing.prepare import PublishResult
 from ._internal.transports.poll import poll_batch
@@ -96,3 +97,6 @@ __all__ = [
     "set_event_bus",
     "validate_event",
 ]
+
+# From the interpreter's exit on, the core's threads stay out of Python.
+_interpreter_exit.register()

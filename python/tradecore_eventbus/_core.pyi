@@ -44,8 +44,9 @@ def redact(text: str) -> str:
 def is_secret_setting(key: str) -> bool:
     """Whether a librdkafka property holds a secret (masked wherever it is shown)."""
 
-def before_exit() -> None:
-    """Registered with atexit: keeps the core's threads out of Python from then on."""
+def before_exit(timeout: float) -> None:
+    """Registered with atexit: keeps the core's threads out of Python from then on, waiting
+    at most ``timeout`` seconds for those inside to leave."""
 
 @final
 class Record:

@@ -55,16 +55,19 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
 }
 
 /// Registered with `atexit` by the Python package: from now on our threads stay out of
-/// Python; waits (GIL released, at most 2 s) for those inside to leave.
+/// Python; waits (GIL released, at most `timeout` seconds, the close timeout) for those
+/// inside to leave.
 #[pyfunction]
-pub fn before_exit(py: Python<'_>) {
+pub fn before_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
+    let timeout = super::convert::seconds(timeout, "timeout")?;
     EXITING.store(true, SeqCst);
     py.detach(|| {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + timeout;
         while CALLS_IN_PYTHON.load(SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
     });
+    Ok(())
 }
 
 /// Why an awaitable failed, kept as Rust data until the completer holds the GIL.
