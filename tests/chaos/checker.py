@@ -145,6 +145,7 @@ class Verdict:
     lost_dead_lettered: list[str] = field(default_factory=list)
     duplicates: int = 0
     duplicated_ids: list[str] = field(default_factory=list)
+    duplicate_details: list[str] = field(default_factory=list)
     order_violations: list[str] = field(default_factory=list)
     offset_mismatches: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
@@ -159,7 +160,7 @@ class Verdict:
             "lost_acked",
             "lost_spooled",
             "lost_dead_lettered",
-            "duplicated_ids",
+            "duplicate_details",
             "order_violations",
             "offset_mismatches",
             "unexpected",
@@ -193,6 +194,19 @@ def check(history: History, stored: Iterable[Stored], dlq: Iterable[Stored] = ()
         e for e, c in final.items() if c.outcome == DEAD_LETTERED and e not in in_dlq
     ]
     v.duplicated_ids = sorted(e for e, n in copies.items() if n > 1)
+    # How each duplicate came about: its publish calls (outcome, error) and where its copies
+    # are stored, so that a failed run says which path sent it twice.
+    calls_of: dict[str, list[str]] = {}
+    for c in history.calls:
+        if c.event_id in copies and copies[c.event_id] > 1:
+            calls_of.setdefault(c.event_id, []).append(
+                f"{c.outcome}" + (f" ({c.error})" if c.error else "")
+            )
+    v.duplicate_details = [
+        f"{e}: calls {calls_of.get(e, [])}, stored at "
+        f"{[f'p{s.partition}@{s.offset}' for s in stored if s.event_id == e]}"
+        for e in v.duplicated_ids
+    ]
     v.duplicates = sum(n - 1 for n in copies.values() if n > 1)
     v.unexpected = [
         f"{s.event_id}@{s.partition}:{s.offset}"
