@@ -211,7 +211,8 @@ class EventBus:
                 self._inflight,
                 budget,
             )
-        await self.adapter.close()
+        # What is left of the budget: the producer's flush is part of the bound too.
+        await self.adapter.close(max(0.0, deadline - time.monotonic()))
 
     @property
     def closed(self) -> bool:

@@ -262,7 +262,9 @@ class Subscription:
                 )
                 for t in still:
                     t.cancel()
-                await asyncio.gather(*still, return_exceptions=True)
+                # Within the budget too: a handler that swallows its cancellation does not
+                # hold the stop (asyncio.wait gives each cancelled task at least one step).
+                await asyncio.wait(still, timeout=max(0.0, deadline - time.monotonic()))
             for t in done:
                 if not t.cancelled() and t.exception() is not None:
                     logger.error(

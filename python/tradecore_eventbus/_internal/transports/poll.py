@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from .protocol import ConsumerLike, RecordLike
+
+logger = logging.getLogger("tradecore_eventbus.subscription")
 
 
 async def poll_batch(
@@ -30,11 +33,22 @@ async def poll_batch(
 
 async def close_within(consumer: ConsumerLike, timeout: float) -> bool:
     """Closes ``consumer``, waiting at most ``timeout`` seconds; False if it had not closed
-    by then. The close goes on after the wait ends (cancelling the wait does not cancel it):
-    a consumer whose broker stopped answering finishes closing once it answers again, and
+    by then. The close is started whatever the timeout (even 0) and is never cancelled: a
+    consumer whose broker stopped answering finishes closing once it answers again, and
     what it had not committed is redelivered to its group."""
-    try:
-        await asyncio.wait_for(consumer.close(), timeout)
-    except TimeoutError:
-        return False
-    return True
+    closing = asyncio.ensure_future(consumer.close())
+    done, _ = await asyncio.wait({closing}, timeout=timeout)
+    if closing in done:
+        closing.result()  # its error, if any, is the caller's
+        return True
+    # Finishing later: its outcome is only logged, never left unretrieved.
+    closing.add_done_callback(_log_late_close)
+    return False
+
+
+def _log_late_close(closing: asyncio.Future[None]) -> None:
+    if closing.cancelled():
+        return
+    exc = closing.exception()
+    if exc is not None:
+        logger.warning("a consumer closed after its close timeout failed: %s", exc)

@@ -209,5 +209,6 @@ class TransportAdapter(ABC):
         """Whether the broker answers within ``timeout`` seconds. Never raises."""
 
     @abstractmethod
-    async def close(self) -> None:
-        """Flushes and releases the producer; idempotent."""
+    async def close(self, timeout: float | None = None) -> None:
+        """Flushes and releases the producer, waiting at most ``timeout`` seconds for what is
+        in flight (default: ``EVENT_BUS_CLOSE_TIMEOUT_SECONDS``); idempotent."""

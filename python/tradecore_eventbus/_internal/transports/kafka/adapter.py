@@ -251,9 +251,11 @@ class RedpandaTransportAdapter(TransportAdapter):
             stats["authentication_error"] = self._admin.stats()["authentication_error"]
         return stats
 
-    async def close(self) -> None:
+    async def close(self, timeout: float | None = None) -> None:
         if self._closed:
             return
         self._closed = True
         if self._producer is not None:
-            await self._producer.close(self.event_bus_config.close_timeout_seconds)
+            await self._producer.close(
+                self.event_bus_config.close_timeout_seconds if timeout is None else timeout
+            )

@@ -161,9 +161,11 @@ class MemoryTransportAdapter(TransportAdapter):
         stats["producer_started"] = self._producer is not None and not self._closed
         return stats
 
-    async def close(self) -> None:
+    async def close(self, timeout: float | None = None) -> None:
         if self._closed:
             return
         self._closed = True
         if self._producer is not None:
-            await self._producer.close()
+            await self._producer.close(
+                self.event_bus_config.close_timeout_seconds if timeout is None else timeout
+            )
