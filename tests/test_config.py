@@ -402,33 +402,48 @@ def test_librdkafkas_cross_checks_are_made_at_from_env(env: dict[str, str], vari
 
 @pytest.mark.parametrize(
     ("value", "bound"),
-    [("7.5", 7.5), ("0", 0.0), (None, EventBusConfig().close_timeout_seconds)],
+    [
+        ("7.5", 7.5),
+        ("0", 0.0),
+        (None, EventBusConfig().close_timeout_seconds),
+        ("soon", EventBusConfig().close_timeout_seconds),
+        ("-1", EventBusConfig().close_timeout_seconds),
+    ],
 )
 def test_the_exit_hook_waits_at_most_the_close_timeout(
     monkeypatch: pytest.MonkeyPatch, value: str | None, bound: float
 ) -> None:
+    """A malformed value still gives a bound (a bus reading it reported it already), and
+    the rest of the configuration is not read: nothing else can keep the hook from running."""
     from tradecore_eventbus._internal import interpreter_exit
 
     if value is None:
         monkeypatch.delenv("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", raising=False)
     else:
         monkeypatch.setenv("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", value)
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setenv("EVENT_BUS_MAX_CONCURRENT_PARTITIONS", "many")
     waited: list[float] = []
     monkeypatch.setattr(interpreter_exit._core, "before_exit", waited.append)
     interpreter_exit._before_exit()
     assert waited == [bound]
 
 
-def test_the_exit_hook_still_has_a_bound_when_the_variable_is_malformed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from tradecore_eventbus._internal import interpreter_exit
+@pytest.mark.parametrize("huge", [1e19, 1e300, float("inf")])
+def test_the_core_takes_a_huge_exit_bound_as_no_deadline(huge: float) -> None:
+    """Checked in a child process: the call sets the exiting flag for good."""
+    import subprocess
+    import sys
 
-    monkeypatch.setenv("EVENT_BUS_CLOSE_TIMEOUT_SECONDS", "soon")
-    waited: list[float] = []
-    monkeypatch.setattr(interpreter_exit._core, "before_exit", waited.append)
-    interpreter_exit._before_exit()
-    assert waited == [EventBusConfig().close_timeout_seconds]
+    code = (
+        "from tradecore_eventbus import _core; "
+        f"_core.before_exit(float({str(huge)!r})); print('told')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "told"
 
 
 def test_the_core_refuses_a_negative_exit_bound_by_name() -> None:

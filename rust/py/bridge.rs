@@ -56,14 +56,21 @@ pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
 
 /// Registered with `atexit` by the Python package: from now on our threads stay out of
 /// Python; waits (GIL released, at most `timeout` seconds, the close timeout) for those
-/// inside to leave.
+/// inside to leave. A bound too large for a deadline (up to infinity) means no deadline.
 #[pyfunction]
 pub fn before_exit(py: Python<'_>, timeout: f64) -> PyResult<()> {
-    let timeout = super::convert::seconds(timeout, "timeout")?;
+    if timeout.is_nan() || timeout < 0.0 {
+        return Err(Error::InvalidArgument(format!(
+            "timeout must be a non-negative number of seconds, not {timeout}"
+        ))
+        .into());
+    }
     EXITING.store(true, SeqCst);
+    let deadline = Duration::try_from_secs_f64(timeout)
+        .ok()
+        .and_then(|t| Instant::now().checked_add(t));
     py.detach(|| {
-        let deadline = Instant::now() + timeout;
-        while CALLS_IN_PYTHON.load(SeqCst) > 0 && Instant::now() < deadline {
+        while CALLS_IN_PYTHON.load(SeqCst) > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             std::thread::sleep(Duration::from_millis(1));
         }
     });
