@@ -7,20 +7,21 @@ import atexit
 import os
 
 from .. import _core
-from .config.settings import SECONDS, EventBusConfig
+from .config.settings import _EVENT_BUS_RULES, EventBusConfig
 
-CLOSE_TIMEOUT_VARIABLE = "EVENT_BUS_CLOSE_TIMEOUT_SECONDS"
+# The settings' own rule: the same variable name and the same parser as a bus reads.
+_PARSER, _VARIABLE = _EVENT_BUS_RULES["close_timeout_seconds"]
 
 
 def exit_bound() -> float:
     """``EVENT_BUS_CLOSE_TIMEOUT_SECONDS``, or its default if unset or malformed (a bus
     reading it reported that already; exiting still needs a bound)."""
     default = EventBusConfig.close_timeout_seconds
-    raw = os.environ.get(CLOSE_TIMEOUT_VARIABLE)
+    raw = os.environ.get(_VARIABLE) if _VARIABLE is not None else None
     if raw is None:
         return default
     try:
-        return SECONDS.parse(raw)
+        return float(_PARSER.parse(raw))
     except Exception:  # nothing may keep the core from being told (see _before_exit)
         return default
 

@@ -4,7 +4,6 @@ subscriber's offsets or joins its group."""
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,8 +16,6 @@ from ..config.consumer_groups import group_id as prefixed_group
 from ..transports.poll import close_within
 from ..transports.protocol import RecordLike
 from .settings import Settings
-
-logger = logging.getLogger("tradecore_eventbus.cli")
 
 
 @dataclass
@@ -56,9 +53,4 @@ async def topic_reader(
         ends = {p: end for p, _, end in plan}
         yield TopicReader(consumer, ends, {p: end for p, begin, end in plan if begin < end})
     finally:
-        if not await close_within(consumer, settings.bus.close_timeout_seconds):
-            logger.warning(
-                "the reader of %s had not closed after EVENT_BUS_CLOSE_TIMEOUT_SECONDS (%.1fs)",
-                topic,
-                settings.bus.close_timeout_seconds,
-            )
+        await close_within(consumer, settings.bus.close_timeout_seconds, f"reader of {topic}")

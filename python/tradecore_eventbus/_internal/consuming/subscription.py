@@ -276,15 +276,7 @@ class Subscription:
 
     async def _close_consumer(self, timeout: float) -> None:
         """Commits and leaves the group, waiting at most ``timeout`` for it."""
-        if not await close_within(self.consumer, timeout):
-            logger.error(
-                "subscriber %s: the consumer had not closed after the close timeout "
-                "(%.1fs left of EVENT_BUS_CLOSE_TIMEOUT_SECONDS or close(timeout)); it finishes "
-                "closing in the background, and records not yet committed are redelivered "
-                "to the group",
-                self.health_key,
-                timeout,
-            )
+        await close_within(self.consumer, timeout, f"subscriber {self.health_key}")
 
     async def _stop_after(self, error: EventBusError) -> None:
         """A fatal transport error: logged once, shown in health, and the subscription stops
@@ -319,7 +311,9 @@ class Subscription:
             _, still = await asyncio.wait(workers, timeout=self.stop_timeout_s)
             for t in still:
                 t.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
+            if still:
+                # As in stop(): a handler that swallows its cancellation does not hold this.
+                await asyncio.wait(still, timeout=self.stop_timeout_s)
         try:
             await self._close_consumer(self.stop_timeout_s)
         except EventBusError as exc:

@@ -31,16 +31,24 @@ async def poll_batch(
         await consumer.wait(remaining)
 
 
-async def close_within(consumer: ConsumerLike, timeout: float) -> bool:
-    """Closes ``consumer``, waiting at most ``timeout`` seconds; False if it had not closed
-    by then. The close is started whatever the timeout (even 0) and is never cancelled: a
-    consumer whose broker stopped answering finishes closing once it answers again, and
-    what it had not committed is redelivered to its group."""
+async def close_within(consumer: ConsumerLike, timeout: float, name: str) -> bool:
+    """Closes ``consumer`` (called ``name`` in the log), waiting at most ``timeout`` seconds;
+    False, and logged, if it had not closed by then. The close is started whatever the
+    timeout (even 0) and is never cancelled: a consumer whose broker stopped answering
+    finishes closing once it answers again, and what it had not committed is redelivered
+    to its group."""
     closing = asyncio.ensure_future(consumer.close())
     done, _ = await asyncio.wait({closing}, timeout=timeout)
     if closing in done:
         closing.result()  # its error, if any, is the caller's
         return True
+    logger.error(
+        "%s: the consumer had not closed after %.1fs (what was left of "
+        "EVENT_BUS_CLOSE_TIMEOUT_SECONDS or close(timeout)); it finishes closing in the "
+        "background, and records not yet committed are redelivered to the group",
+        name,
+        timeout,
+    )
     # Finishing later: its outcome is only logged, never left unretrieved.
     closing.add_done_callback(_log_late_close)
     return False

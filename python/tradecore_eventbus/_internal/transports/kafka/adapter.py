@@ -221,13 +221,9 @@ class RedpandaTransportAdapter(TransportAdapter):
                     f"({len(remaining)} partition(s) not read to the end)"
                 )
         finally:
-            close_timeout = self.event_bus_config.close_timeout_seconds
-            if not await close_within(reader, close_timeout):
-                logger.warning(
-                    "the reader of %s had not closed after EVENT_BUS_CLOSE_TIMEOUT_SECONDS (%.1fs)",
-                    topic,
-                    close_timeout,
-                )
+            await close_within(
+                reader, self.event_bus_config.close_timeout_seconds, f"reader of {topic}"
+            )
         return found
 
     async def describe_topic(self, topic: str) -> dict[str, str]:
