@@ -155,11 +155,18 @@ impl ConsumerCtx {
         let mut out = TopicPartitionList::with_capacity(assigned.count());
         for elem in assigned.elements() {
             let (topic, partition) = (elem.topic(), elem.partition());
-            let committed_offset = committed
+            let found = committed
                 .as_ref()
-                .and_then(|c| c.find_partition(topic, partition))
-                .map(|e| e.offset());
+                .and_then(|c| c.find_partition(topic, partition));
+            // A partition's own error comes with offset -1001, which reads like "nothing
+            // committed": resolving the reset policy then could skip what was not consumed.
+            let failed = found.as_ref().and_then(|e| e.error().err());
+            if let Some(e) = &failed {
+                log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup of {topic} [{partition}] failed, librdkafka will resolve it: {e}");
+            }
+            let committed_offset = found.map(|e| e.offset());
             let start = match (&committed, committed_offset) {
+                _ if failed.is_some() && self.commit_enabled => Offset::Invalid,
                 (_, Some(Offset::Offset(o))) if o >= 0 => Offset::Offset(o),
                 // The lookup failed: let librdkafka resolve the committed offset itself.
                 (None, _) if self.commit_enabled => Offset::Invalid,

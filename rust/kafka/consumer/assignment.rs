@@ -1,13 +1,15 @@
 //! The consumer's partitions: pausing and resuming them, listing them, and reading a topic
 //! from a point in time without a group.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaConsumer;
+use crate::kafka::consumer_context::ConsumerCtx;
 use crate::kafka::error::{Error, Result};
 
 impl KafkaConsumer {
@@ -54,24 +56,38 @@ impl KafkaConsumer {
                     .with_detail(format!("topic {topic:?}")),
             );
         }
-        let mut query = TopicPartitionList::with_capacity(partitions.len());
-        for p in &partitions {
-            let _ = query.add_partition_offset(topic, *p, Offset::Offset(since_ms));
-        }
-        let starts = consumer
-            .offsets_for_times(query, timeout)
-            .map_err(|e| Error::from_kafka("offsets for times", e))?;
-        let mut plan = Vec::with_capacity(partitions.len());
-        let mut assign = TopicPartitionList::with_capacity(partitions.len());
-        for p in partitions {
-            let (_, high) = consumer
+        // The end offsets first, then the time lookup: a broker answers "no record at or after
+        // the time" for a record at or past its high watermark, which lags for a moment after
+        // it restarts (decision 126). Asked after the watermarks, the answer covers every
+        // offset below them.
+        let mut ends = Vec::with_capacity(partitions.len());
+        for &p in &partitions {
+            let (low, high) = consumer
                 .fetch_watermarks(topic, p, timeout)
                 .map_err(|e| Error::from_kafka("watermarks", e))?;
+            ends.push((p, low, high));
+        }
+        let mut starts = offsets_at(consumer, topic, &partitions, since_ms, timeout)?;
+        // "None" for a partition that has records is asked once more: the first answer after
+        // a restart was seen to be "none" where the next one, moments later, was the offset.
+        let unsure: Vec<i32> = ends
+            .iter()
+            .filter(|(p, low, high)| high > low && starts.get(p).copied().flatten().is_none())
+            .map(|(p, _, _)| *p)
+            .collect();
+        if !unsure.is_empty() {
+            for (p, again) in offsets_at(consumer, topic, &unsure, since_ms, timeout)? {
+                if let Some(o) = again {
+                    log::info!(target: "tradecore_eventbus.kafka", "{topic} [{p}]: the time lookup answered no record, then offset {o}");
+                    starts.insert(p, Some(o));
+                }
+            }
+        }
+        let mut plan = Vec::with_capacity(partitions.len());
+        let mut assign = TopicPartitionList::with_capacity(partitions.len());
+        for (p, _, high) in ends {
             // No record at or after the time: nothing to read in this partition.
-            let start = match starts.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) if o >= 0 => o,
-                _ => high,
-            };
+            let start = starts.get(&p).copied().flatten().unwrap_or(high);
             let _ = assign.add_partition_offset(topic, p, Offset::Offset(start));
             plan.push((p, start, high));
         }
@@ -111,4 +127,38 @@ impl KafkaConsumer {
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect())
     }
+}
+
+/// The first offset at or after `since_ms` of each partition (`None`: no such record), or the
+/// error of any partition. The call itself succeeds while single partitions fail (a leader
+/// epoch not yet known right after the leader came back) with offset -1, which would read
+/// as "no such record".
+fn offsets_at(
+    consumer: &BaseConsumer<ConsumerCtx>,
+    topic: &str,
+    partitions: &[i32],
+    since_ms: i64,
+    timeout: Duration,
+) -> Result<HashMap<i32, Option<i64>>> {
+    let mut query = TopicPartitionList::with_capacity(partitions.len());
+    for p in partitions {
+        let _ = query.add_partition_offset(topic, *p, Offset::Offset(since_ms));
+    }
+    let answer = consumer
+        .offsets_for_times(query, timeout)
+        .map_err(|e| Error::from_kafka("offsets for times", e))?;
+    let mut out = HashMap::with_capacity(partitions.len());
+    for &p in partitions {
+        let found = answer.find_partition(topic, p);
+        if let Some(Err(e)) = found.as_ref().map(|elem| elem.error()) {
+            return Err(Error::from_kafka("offsets for times", e)
+                .with_detail(format!("topic {topic:?} partition {p}")));
+        }
+        let offset = match found.map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= 0 => Some(o),
+            _ => None,
+        };
+        out.insert(p, offset);
+    }
+    Ok(out)
 }
