@@ -23,6 +23,8 @@ mod callback_mock_tests;
 #[cfg(test)]
 mod header_tests;
 #[cfg(test)]
+mod lookup_mock_tests;
+#[cfg(test)]
 mod mock_tests;
 
 pub use error::{Error, ErrorKind, Result};

@@ -13,6 +13,7 @@ partition that holds the events. Then the whole lookup finds every event."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -54,6 +55,7 @@ async def test_a_lookup_right_after_a_restart_finds_every_stored_event(
         {"event_type": "ChaosEvent", "event_id": str(uuid.uuid4()), "seq": i} for i in range(EVENTS)
     ]
     await bus.start()
+    restart: asyncio.Task[None] | None = None
     try:
         results = await bus.publish_batch(channel, events)
         assert len(results) == EVENTS
@@ -70,6 +72,8 @@ async def test_a_lookup_right_after_a_restart_finds_every_stored_event(
         after_restart = 0
         while after_restart < PLANS_AFTER_RESTART:
             back = restart.done()
+            if back:
+                restart.result()  # a failed restart is the failure to report
             try:
                 plans.append(await plan_of(topic, since_ms))
             except EventBusError:
@@ -80,21 +84,27 @@ async def test_a_lookup_right_after_a_restart_finds_every_stored_event(
                 continue
             if back:
                 after_restart += 1
-        await restart
+
+        # The topic holds these events only, all newer than since_ms: each partition is read
+        # from its first offset to its end, which is how many events it holds.
+        held = Counter(r.partition for r in results)
+        wrong = [
+            plan for plan in plans if any((start, end) != (0, held[p]) for p, start, end in plan)
+        ]
+        assert not wrong, (
+            f"{len(wrong)} of {len(plans)} plans skip stored events (partition, start, end): "
+            f"{wrong[:3]} ({failures} lookups failed while the broker was away)"
+        )
         # The whole lookup, with the drain's kind of bound (a delivery timeout).
         assert await bus.adapter.find_event_ids(topic, ids, since_ms, 30.0) == ids
     finally:
+        if restart is not None and not restart.done():
+            # One restart at a time on the broker's storage: this one ends (or times out
+            # in broker.sh) before the broker is checked.
+            with contextlib.suppress(Exception):
+                await restart
         await single_broker.ensure_running()
         await bus.close()
-    assert plans, "no lookup was answered after the restart"
-    # The topic holds these events only, all newer than since_ms: each partition is read
-    # from its first offset to its end, which is how many events it holds.
-    held = Counter(r.partition for r in results)
-    wrong = [plan for plan in plans if any((start, end) != (0, held[p]) for p, start, end in plan)]
-    assert not wrong, (
-        f"{len(wrong)} of {len(plans)} plans skip stored events (partition, start, end): "
-        f"{wrong[:3]} ({failures} lookups failed while the broker was away)"
-    )
 
 
 async def plan_of(topic: str, since_ms: int) -> list[tuple[int, int, int]]:

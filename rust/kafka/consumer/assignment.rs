@@ -57,9 +57,9 @@ impl KafkaConsumer {
             );
         }
         // The end offsets first, then the time lookup: a broker answers "no record at or after
-        // the time" for a record at or past its high watermark, which lags for a moment after
-        // it restarts (decision 126). Asked after the watermarks, the answer covers every
-        // offset below them.
+        // the time" for a record at or past its high watermark (decision 126), so the answer
+        // is asked for once the broker has shown a high watermark at least as high as what
+        // is read.
         let mut ends = Vec::with_capacity(partitions.len());
         for &p in &partitions {
             let (low, high) = consumer
@@ -68,8 +68,8 @@ impl KafkaConsumer {
             ends.push((p, low, high));
         }
         let mut starts = offsets_at(consumer, topic, &partitions, since_ms, timeout)?;
-        // "None" for a partition that has records is asked once more: the first answer after
-        // a restart was seen to be "none" where the next one, moments later, was the offset.
+        // "None" for a partition that has records is asked once more: after a restart a first
+        // answer was seen to be "none" where the next one, moments later, was the offset.
         let unsure: Vec<i32> = ends
             .iter()
             .filter(|(p, low, high)| high > low && starts.get(p).copied().flatten().is_none())
@@ -86,8 +86,19 @@ impl KafkaConsumer {
         let mut plan = Vec::with_capacity(partitions.len());
         let mut assign = TopicPartitionList::with_capacity(partitions.len());
         for (p, _, high) in ends {
-            // No record at or after the time: nothing to read in this partition.
-            let start = starts.get(&p).copied().flatten().unwrap_or(high);
+            let answered = starts.get(&p).copied().flatten();
+            // A partition left out of librdkafka's answer keeps the query's value, the time
+            // itself: not an offset (no offset can be that far past the end).
+            if answered == Some(since_ms) && since_ms > high {
+                return Err(Error::kafka(
+                    "offsets for times",
+                    RDKafkaErrorCode::LeaderNotAvailable,
+                )
+                .with_detail(format!("topic {topic:?} partition {p}: not answered")));
+            }
+            // No record at or after the time: nothing to read in this partition. An offset
+            // past the end offset read before means the same.
+            let start = answered.unwrap_or(high).min(high);
             let _ = assign.add_partition_offset(topic, p, Offset::Offset(start));
             plan.push((p, start, high));
         }
@@ -130,9 +141,10 @@ impl KafkaConsumer {
 }
 
 /// The first offset at or after `since_ms` of each partition (`None`: no such record), or the
-/// error of any partition. The call itself succeeds while single partitions fail (a leader
-/// epoch not yet known right after the leader came back) with offset -1, which would read
-/// as "no such record".
+/// error of any partition. The call itself succeeds while single partitions carry an error
+/// with offset -1, which would read as "no such record": librdkafka 2.12.1 keeps the answer
+/// of a ListOffsets attempt that it retried (UNKNOWN_LEADER_EPOCH right after the leader came
+/// back) and reports that first answer (decision 126).
 fn offsets_at(
     consumer: &BaseConsumer<ConsumerCtx>,
     topic: &str,
