@@ -160,16 +160,16 @@ impl ConsumerCtx {
                 .and_then(|c| c.find_partition(topic, partition));
             // A partition's own error comes with offset -1001, which reads like "nothing
             // committed": resolving the reset policy then could skip what was not consumed.
-            let failed = found.as_ref().and_then(|e| e.error().err());
-            if let Some(e) = &failed {
+            let own_error = found.as_ref().and_then(|e| e.error().err());
+            if let Some(e) = &own_error {
                 log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup of {topic} [{partition}] failed, librdkafka will resolve it: {e}");
             }
-            let committed_offset = found.map(|e| e.offset());
-            let start = match (&committed, committed_offset) {
-                _ if failed.is_some() && self.commit_enabled => Offset::Invalid,
-                (_, Some(Offset::Offset(o))) if o >= 0 => Offset::Offset(o),
-                // The lookup failed: let librdkafka resolve the committed offset itself.
-                (None, _) if self.commit_enabled => Offset::Invalid,
+            // The lookup failed, as a whole or for this partition: librdkafka resolves the
+            // committed offset itself.
+            let failed = self.commit_enabled && (committed.is_none() || own_error.is_some());
+            let start = match found.map(|e| e.offset()) {
+                _ if failed => Offset::Invalid,
+                Some(Offset::Offset(o)) if o >= 0 => Offset::Offset(o),
                 _ => match self.reset {
                     OffsetReset::Earliest => Offset::Beginning,
                     OffsetReset::Latest => latest_offset(consumer, topic, partition),

@@ -1,6 +1,7 @@
 //! Reading a topic from a point in time (`assign_from_time`) when the broker fails single
 //! partitions, on librdkafka's mock cluster (decision 126).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::RDKafkaErrorCode;
@@ -28,8 +29,7 @@ async fn a_partition_failed_in_a_retried_time_lookup_is_an_error_not_an_empty_pa
     let mut errors = vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR; 2 * PARTITIONS as usize];
     errors.push(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH);
     mock.request_errors(RDKafkaApiKey::ListOffsets, &errors);
-    let reader = std::sync::Arc::new(reader);
-    let r = std::sync::Arc::clone(&reader);
+    let r = Arc::clone(&reader);
     let first = tokio::task::spawn_blocking(move || r.assign_from_time("events", 1, TIMEOUT))
         .await
         .unwrap();
@@ -47,7 +47,7 @@ async fn a_partition_failed_in_a_retried_time_lookup_is_an_error_not_an_empty_pa
     }
     // The injected error is spent: the same question is answered now. (The mock answers
     // every time lookup with "no record", so each partition is planned from its end.)
-    let r = std::sync::Arc::clone(&reader);
+    let r = Arc::clone(&reader);
     let plan = tokio::task::spawn_blocking(move || r.assign_from_time("events", 1, TIMEOUT))
         .await
         .unwrap()
@@ -55,7 +55,7 @@ async fn a_partition_failed_in_a_retried_time_lookup_is_an_error_not_an_empty_pa
     let total: i64 = plan.iter().map(|(_, _, end)| end).sum();
     assert_eq!(total, 40);
     assert!(plan.iter().all(|(_, start, end)| start == end), "{plan:?}");
-    let r = std::sync::Arc::clone(&reader);
+    let r = Arc::clone(&reader);
     tokio::task::spawn_blocking(move || r.close())
         .await
         .unwrap()

@@ -62,30 +62,15 @@ impl KafkaConsumer {
         // is read.
         let mut ends = Vec::with_capacity(partitions.len());
         for &p in &partitions {
-            let (low, high) = consumer
+            let (_, high) = consumer
                 .fetch_watermarks(topic, p, timeout)
                 .map_err(|e| Error::from_kafka("watermarks", e))?;
-            ends.push((p, low, high));
+            ends.push((p, high));
         }
-        let mut starts = offsets_at(consumer, topic, &partitions, since_ms, timeout)?;
-        // "None" for a partition that has records is asked once more: after a restart a first
-        // answer was seen to be "none" where the next one, moments later, was the offset.
-        let unsure: Vec<i32> = ends
-            .iter()
-            .filter(|(p, low, high)| high > low && starts.get(p).copied().flatten().is_none())
-            .map(|(p, _, _)| *p)
-            .collect();
-        if !unsure.is_empty() {
-            for (p, again) in offsets_at(consumer, topic, &unsure, since_ms, timeout)? {
-                if let Some(o) = again {
-                    log::info!(target: "tradecore_eventbus.kafka", "{topic} [{p}]: the time lookup answered no record, then offset {o}");
-                    starts.insert(p, Some(o));
-                }
-            }
-        }
+        let starts = offsets_at(consumer, topic, &partitions, since_ms, timeout)?;
         let mut plan = Vec::with_capacity(partitions.len());
         let mut assign = TopicPartitionList::with_capacity(partitions.len());
-        for (p, _, high) in ends {
+        for (p, high) in ends {
             let answered = starts.get(&p).copied().flatten();
             // A partition left out of librdkafka's answer keeps the query's value, the time
             // itself: not an offset (no offset can be that far past the end).
