@@ -16,11 +16,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::commit_gate::CommitGate;
 use super::context::{observe_error, observe_log, ClientHealth};
 use super::offsets::OffsetTracker;
+use super::rebalancer::Rebalancer;
 use super::settings::{ConsumerSettings, OffsetReset};
 use crate::runtime::wake::Wake;
 
-/// How long the rebalance callback may spend looking up where newly assigned partitions start.
-const START_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// librdkafka's default `retry.backoff.ms`: the pause before asking the broker again.
+const LIBRDKAFKA_RETRY_BACKOFF_MS: u64 = 100;
 
 #[derive(Debug, Default)]
 pub struct ConsumerStats {
@@ -107,6 +108,13 @@ pub struct ConsumerCtx {
     /// Where the assigned partitions started (for `lag`).
     pub(super) starts: Starts,
     wake: Arc<Wake>,
+    /// Rebalances met by `drain` are applied on a thread of their own (decision 127).
+    pub(super) rebalancer: Rebalancer,
+    /// How long fixing the start offsets of one assignment may take: the session timeout
+    /// (a member that cannot reach its coordinator for that long is out of the group anyway).
+    lookup_timeout: Duration,
+    /// The pause before asking again for an end offset: the client's `retry.backoff.ms`.
+    retry_pause: Duration,
 }
 
 impl ConsumerCtx {
@@ -123,6 +131,16 @@ impl ConsumerCtx {
             ))),
             starts: Starts::default(),
             wake,
+            rebalancer: Rebalancer::default(),
+            lookup_timeout: Duration::from_millis(u64::from(settings.session_timeout_ms.max(1))),
+            retry_pause: Duration::from_millis(
+                settings
+                    .extra
+                    .iter()
+                    .find(|(k, _)| k == "retry.backoff.ms")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(LIBRDKAFKA_RETRY_BACKOFF_MS),
+            ),
         }
     }
 
@@ -141,8 +159,9 @@ impl ConsumerCtx {
         consumer: &BaseConsumer<Self>,
         assigned: &TopicPartitionList,
     ) -> TopicPartitionList {
+        let deadline = Instant::now() + self.lookup_timeout;
         let committed = if self.commit_enabled {
-            match consumer.committed_offsets(assigned.clone(), START_LOOKUP_TIMEOUT) {
+            match consumer.committed_offsets(assigned.clone(), self.lookup_timeout) {
                 Ok(tpl) => Some(tpl),
                 Err(e) => {
                     log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup failed, librdkafka will resolve it: {e}");
@@ -172,7 +191,9 @@ impl ConsumerCtx {
                 Some(Offset::Offset(o)) if o >= 0 => Offset::Offset(o),
                 _ => match self.reset {
                     OffsetReset::Earliest => Offset::Beginning,
-                    OffsetReset::Latest => latest_offset(consumer, topic, partition),
+                    OffsetReset::Latest => {
+                        latest_offset(consumer, topic, partition, deadline, self.retry_pause)
+                    }
                 },
             };
             if out.add_partition_offset(topic, partition, start).is_err() {
@@ -183,19 +204,23 @@ impl ConsumerCtx {
     }
 }
 
-/// The partition's end offset now. Retried until the lookup timeout: right after a topic is
-/// created its partitions may have no leader for a moment, and falling back to "end at the
-/// first fetch" then would skip what is produced in between.
-fn latest_offset(consumer: &BaseConsumer<ConsumerCtx>, topic: &str, partition: i32) -> Offset {
-    let deadline = Instant::now() + START_LOOKUP_TIMEOUT;
+/// The partition's end offset now. Retried until the assignment's lookup deadline: right
+/// after a topic is created its partitions may have no leader for a moment, and falling back
+/// to "end at the first fetch" then would skip what is produced in between.
+fn latest_offset(
+    consumer: &BaseConsumer<ConsumerCtx>,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+    retry_pause: Duration,
+) -> Offset {
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_watermarks(topic, partition, remaining.max(Duration::from_millis(100)))
-        {
+        match consumer.fetch_watermarks(topic, partition, remaining.max(retry_pause)) {
             Ok((_, high)) => return Offset::Offset(high),
-            Err(e) if Instant::now() + Duration::from_millis(100) < deadline => {
+            Err(e) if Instant::now() + retry_pause < deadline => {
                 log::debug!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] not known yet: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(retry_pause);
             }
             Err(e) => {
                 log::warn!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] unknown ({e}); librdkafka will resolve it at the first fetch");
@@ -227,6 +252,38 @@ impl ClientContext for ConsumerCtx {
 
 impl ConsumerContext for ConsumerCtx {
     fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        if self.rebalancer.hand_over(err, tpl) {
+            return;
+        }
+        self.rebalancer.wait_idle();
+        self.apply_rebalance(consumer, err, tpl);
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        // Any answer (ours, librdkafka's interval commit, the one on revoke) frees the slot:
+        // the next mark commits everything stored since.
+        self.commit_gate.release();
+        match result {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
+            }
+        }
+    }
+}
+
+impl ConsumerCtx {
+    /// Fixes the start offsets of assigned partitions, or commits and gives up revoked ones.
+    pub(super) fn apply_rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
         err: RDKafkaRespErr,
@@ -310,21 +367,5 @@ impl ConsumerContext for ConsumerCtx {
             }
         }
         self.wake.wake();
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        // Any answer (ours, librdkafka's interval commit, the one on revoke) frees the slot:
-        // the next mark commits everything stored since.
-        self.commit_gate.release();
-        match result {
-            Ok(()) => {
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                log::warn!(target: "tradecore_eventbus.kafka", "offset commit failed: {e}");
-            }
-        }
     }
 }

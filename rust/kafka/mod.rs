@@ -13,6 +13,7 @@ pub mod flusher;
 pub mod main_queue;
 pub mod offsets;
 pub mod producer;
+pub mod rebalancer;
 pub mod secrets;
 pub mod settings;
 
@@ -26,5 +27,7 @@ mod header_tests;
 mod lookup_mock_tests;
 #[cfg(test)]
 mod mock_tests;
+#[cfg(test)]
+mod rebalance_mock_tests;
 
 pub use error::{Error, ErrorKind, Result};

@@ -31,6 +31,7 @@ use super::auth_gate::{probe_interval, probe_timeout, ProbeResult};
 use super::consumer_context::{ConsumerCtx, ConsumerStats};
 use super::context::ClientHealth;
 use super::error::{code_refuses_joining, Error, ErrorKind, Result};
+use super::rebalancer::HandOverHere;
 use super::settings::ConsumerSettings;
 use crate::runtime::wake::Wake;
 use handle::{Handle, QueueRef};
@@ -71,6 +72,22 @@ impl KafkaConsumer {
         .ok_or_else(|| Error::Internal("librdkafka gave no consumer queue".into()))?;
         let ctx = consumer.context().clone();
         let handle = Arc::new(Handle { queue, consumer });
+        {
+            // A rebalance met by `drain` is applied on a thread of its own (decision 127).
+            let weak = Arc::downgrade(&handle);
+            let woken = wake.clone();
+            ctx.rebalancer.attach(
+                Arc::new(move |err, tpl| match weak.upgrade() {
+                    Some(handle) => {
+                        let consumer = &handle.consumer;
+                        consumer.context().apply_rebalance(consumer, err, tpl);
+                        true
+                    }
+                    None => false,
+                }),
+                Arc::new(move || woken.wake()),
+            );
+        }
         {
             // While the credentials are refused, a metadata request now and then tells when
             // they work again (decision 48).
@@ -190,8 +207,10 @@ impl KafkaConsumer {
             let n = stash.len().min(max);
             stash.drain(..n).collect()
         };
-        if out.len() < max {
+        // While a rebalance is being applied, nothing new is handed out (decision 127).
+        if out.len() < max && !self.ctx.rebalancer.busy() {
             let handle = self.handle()?;
+            let _hand_over = HandOverHere::begin();
             self.poll_into(&handle, &mut out, max, false)?;
         }
         if out.is_empty() {
@@ -265,7 +284,8 @@ impl KafkaConsumer {
                     }
                 }
                 None => {
-                    if handle.queue.len() == 0 {
+                    // A rebalance handed over: what follows it in the queue waits for it.
+                    if handle.queue.len() == 0 || self.ctx.rebalancer.busy() {
                         break;
                     }
                 }

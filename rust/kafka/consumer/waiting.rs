@@ -49,7 +49,13 @@ impl KafkaConsumer {
         if self.fatal.get().is_some() {
             return f(true); // `drain` reports it
         }
-        let queued = self.handle().map(|h| h.queue.len()).unwrap_or(0);
+        // While a rebalance is being applied `drain` leaves the queue alone: wait for the
+        // wake-up that ends it rather than spin on what is queued.
+        let queued = if self.ctx.rebalancer.busy() {
+            0
+        } else {
+            self.handle().map(|h| h.queue.len()).unwrap_or(0)
+        };
         // Refused credentials: no waiting, the next `drain` says why.
         if queued > 0
             || self.health().auth.is_latched()

@@ -1,0 +1,65 @@
+//! A rebalance met by `drain` is applied on a thread of its own (decision 127): the thread
+//! that drains (the asyncio event loop's, in the package) never waits for the broker's
+//! answers to it.
+
+use std::time::{Duration, Instant};
+
+use super::consumer::KafkaConsumer;
+use super::mock_tests::{cluster_with_events, producer, records, take_all};
+use super::settings::{ConsumerSettings, OffsetReset};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_never_waits_for_the_broker_while_an_assignment_is_fixed() {
+    let mock = cluster_with_events(2, 40).await;
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "slow-answers");
+    // `latest` asks for each new partition's end offset on top of the committed offsets:
+    // three round trips on the way to the assignment.
+    settings.auto_offset_reset = OffsetReset::Latest;
+    settings.session_timeout_ms = 10_000;
+    settings.heartbeat_interval_ms = 500;
+    let consumer = KafkaConsumer::new(&settings).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    // From now on every answer of the broker takes this long.
+    let round_trip = Duration::from_millis(800);
+    mock.broker_round_trip_time(1, round_trip).unwrap();
+
+    let started = Instant::now();
+    let mut drains = 0;
+    let mut slowest = Duration::ZERO;
+    while !consumer.is_assigned() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never assigned"
+        );
+        let drain = Instant::now();
+        assert!(
+            consumer.drain(100).unwrap().is_empty(),
+            "nothing new was produced"
+        );
+        slowest = slowest.max(drain.elapsed());
+        drains += 1;
+        consumer.wait(Duration::from_millis(50)).await;
+    }
+    assert!(drains > 1);
+    // Before decision 127 the drain that met the assignment took three round trips.
+    assert!(
+        slowest < round_trip / 2,
+        "a drain waited {slowest:?} with answers taking {round_trip:?}"
+    );
+
+    // The start offsets were fixed before the consumer reported itself assigned: what is
+    // produced now is read, and nothing from before.
+    mock.broker_round_trip_time(1, Duration::ZERO).unwrap();
+    let p = producer(&mock, 10_000);
+    let vals: Vec<Vec<u8>> = (0..10).map(|i| format!("new{i}").into_bytes()).collect();
+    p.finish(p.enqueue("events", records(&vals)).unwrap())
+        .await
+        .unwrap();
+    let got = take_all(&consumer, 10).await;
+    let mut read: Vec<Vec<u8>> = got.iter().filter_map(|r| r.value.clone()).collect();
+    read.sort_unstable();
+    let mut want = vals.clone();
+    want.sort_unstable();
+    assert_eq!(read, want);
+    consumer.close().unwrap();
+}
