@@ -174,33 +174,62 @@ impl ConsumerCtx {
         let mut out = TopicPartitionList::with_capacity(assigned.count());
         for elem in assigned.elements() {
             let (topic, partition) = (elem.topic(), elem.partition());
-            let found = committed
-                .as_ref()
-                .and_then(|c| c.find_partition(topic, partition));
-            // A partition's own error comes with offset -1001, which reads like "nothing
-            // committed": resolving the reset policy then could skip what was not consumed.
-            let own_error = found.as_ref().and_then(|e| e.error().err());
-            if let Some(e) = &own_error {
-                log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup of {topic} [{partition}] failed, librdkafka will resolve it: {e}");
-            }
-            // The lookup failed, as a whole or for this partition: librdkafka resolves the
-            // committed offset itself.
-            let failed = self.commit_enabled && (committed.is_none() || own_error.is_some());
-            let start = match found.map(|e| e.offset()) {
-                _ if failed => Offset::Invalid,
-                Some(Offset::Offset(o)) if o >= 0 => Offset::Offset(o),
-                _ => match self.reset {
-                    OffsetReset::Earliest => Offset::Beginning,
-                    OffsetReset::Latest => {
-                        latest_offset(consumer, topic, partition, deadline, self.retry_pause)
-                    }
-                },
-            };
+            let start =
+                match committed_start(self.commit_enabled, committed.as_ref(), topic, partition) {
+                    CommittedStart::At(o) => Offset::Offset(o),
+                    CommittedStart::Unknown => Offset::Invalid,
+                    CommittedStart::Reset => match self.reset {
+                        OffsetReset::Earliest => Offset::Beginning,
+                        OffsetReset::Latest => {
+                            latest_offset(consumer, topic, partition, deadline, self.retry_pause)
+                        }
+                    },
+                };
             if out.add_partition_offset(topic, partition, start).is_err() {
                 out.add_partition(topic, partition);
             }
         }
         out
+    }
+}
+
+/// What the committed-offset lookup says of one newly assigned partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommittedStart {
+    /// The committed offset: start there.
+    At(i64),
+    /// Nothing committed (or commits are off): the reset policy applies.
+    Reset,
+    /// The lookup failed, as a whole or for this partition: librdkafka looks the committed
+    /// offset up itself when it starts fetching.
+    Unknown,
+}
+
+/// `committed` is the lookup's answer, None when it failed as a whole (or commits are off).
+fn committed_start(
+    commit_enabled: bool,
+    committed: Option<&TopicPartitionList>,
+    topic: &str,
+    partition: i32,
+) -> CommittedStart {
+    if !commit_enabled {
+        return CommittedStart::Reset;
+    }
+    let Some(committed) = committed else {
+        return CommittedStart::Unknown;
+    };
+    let Some(found) = committed.find_partition(topic, partition) else {
+        return CommittedStart::Reset;
+    };
+    // A partition's own error comes with offset -1001, which reads like "nothing
+    // committed": resolving the reset policy then could skip what was not consumed.
+    if let Err(e) = found.error() {
+        log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup of {topic} [{partition}] failed, librdkafka will resolve it: {e}");
+        return CommittedStart::Unknown;
+    }
+    match found.offset() {
+        Offset::Offset(o) if o >= 0 => CommittedStart::At(o),
+        _ => CommittedStart::Reset,
     }
 }
 
@@ -367,5 +396,58 @@ impl ConsumerCtx {
             }
         }
         self.wake.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::types::RDKafkaRespErr;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    use super::{committed_start, CommittedStart};
+
+    /// A lookup answer: partition 0 committed at 7, partition 1 with nothing committed,
+    /// partition 2 failed on its own (librdkafka keeps OffsetFetch errors per partition).
+    fn answer() -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("t", 0, Offset::Offset(7)).unwrap();
+        tpl.add_partition_offset("t", 1, Offset::Invalid).unwrap();
+        tpl.add_partition_offset("t", 2, Offset::Invalid).unwrap();
+        // SAFETY: the list has three elements; only the third's error code is written. The
+        // mock cluster cannot fail one partition of a lookup alone, hence the direct write.
+        unsafe {
+            (*(*tpl.ptr()).elems.add(2)).err =
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+        }
+        tpl
+    }
+
+    #[test]
+    fn a_partition_whose_own_lookup_failed_is_left_to_librdkafka_not_reset() {
+        let tpl = answer();
+        assert!(tpl.find_partition("t", 2).unwrap().error().is_err());
+        assert_eq!(
+            committed_start(true, Some(&tpl), "t", 2),
+            CommittedStart::Unknown
+        );
+        assert_eq!(
+            committed_start(true, Some(&tpl), "t", 0),
+            CommittedStart::At(7)
+        );
+        assert_eq!(
+            committed_start(true, Some(&tpl), "t", 1),
+            CommittedStart::Reset
+        );
+        // Not in the answer at all: nothing committed.
+        assert_eq!(
+            committed_start(true, Some(&tpl), "t", 3),
+            CommittedStart::Reset
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_leaves_every_partition_to_librdkafka_and_no_commits_means_reset() {
+        assert_eq!(committed_start(true, None, "t", 0), CommittedStart::Unknown);
+        assert_eq!(committed_start(false, None, "t", 0), CommittedStart::Reset);
     }
 }
