@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -118,7 +119,16 @@ pub struct ConsumerCtx {
 }
 
 impl ConsumerCtx {
-    pub(super) fn new(settings: &ConsumerSettings, wake: Arc<Wake>) -> Self {
+    /// `config` is the client's effective configuration (`settings` with `extra` applied).
+    pub(super) fn new(settings: &ConsumerSettings, config: &ClientConfig, wake: Arc<Wake>) -> Self {
+        let millis = |key: &str, default: u64| {
+            Duration::from_millis(
+                config
+                    .get(key)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(default),
+            )
+        };
         ConsumerCtx {
             health: ClientHealth::default(),
             stats: ConsumerStats::default(),
@@ -130,17 +140,11 @@ impl ConsumerCtx {
                 settings.commit.interval_ms.max(1_000),
             ))),
             starts: Starts::default(),
+            rebalancer: Rebalancer::new(wake.clone()),
             wake,
-            rebalancer: Rebalancer::default(),
-            lookup_timeout: Duration::from_millis(u64::from(settings.session_timeout_ms.max(1))),
-            retry_pause: Duration::from_millis(
-                settings
-                    .extra
-                    .iter()
-                    .find(|(k, _)| k == "retry.backoff.ms")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(LIBRDKAFKA_RETRY_BACKOFF_MS),
-            ),
+            lookup_timeout: millis("session.timeout.ms", u64::from(settings.session_timeout_ms))
+                .max(Duration::from_millis(1)),
+            retry_pause: millis("retry.backoff.ms", LIBRDKAFKA_RETRY_BACKOFF_MS),
         }
     }
 
@@ -160,8 +164,10 @@ impl ConsumerCtx {
         assigned: &TopicPartitionList,
     ) -> TopicPartitionList {
         let deadline = Instant::now() + self.lookup_timeout;
+        // Half the budget at most for the committed offsets, so that the end offsets
+        // `latest` asks for next always have the other half.
         let committed = if self.commit_enabled {
-            match consumer.committed_offsets(assigned.clone(), self.lookup_timeout) {
+            match consumer.committed_offsets(assigned.clone(), self.lookup_timeout / 2) {
                 Ok(tpl) => Some(tpl),
                 Err(e) => {
                     log::warn!(target: "tradecore_eventbus.kafka", "committed offset lookup failed, librdkafka will resolve it: {e}");
@@ -245,7 +251,11 @@ fn latest_offset(
 ) -> Offset {
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_watermarks(topic, partition, remaining.max(retry_pause)) {
+        if remaining.is_zero() {
+            log::warn!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] not known within the lookup's time; librdkafka will resolve it at the first fetch");
+            return Offset::End;
+        }
+        match consumer.fetch_watermarks(topic, partition, remaining) {
             Ok((_, high)) => return Offset::Offset(high),
             Err(e) if Instant::now() + retry_pause < deadline => {
                 log::debug!(target: "tradecore_eventbus.kafka", "end offset of {topic}[{partition}] not known yet: {e}");
@@ -311,6 +321,34 @@ impl ConsumerContext for ConsumerCtx {
 }
 
 impl ConsumerCtx {
+    /// Only the assign or unassign call librdkafka waits for, with the partitions as given
+    /// (librdkafka then looks the start offsets up itself).
+    pub(super) fn apply_plainly(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        let done = match (assign, cooperative) {
+            (true, true) => consumer.incremental_assign(tpl),
+            (true, false) => consumer.assign(tpl),
+            (false, true) => consumer.incremental_unassign(tpl),
+            (false, false) => consumer.unassign(),
+        };
+        if let Err(e) = done {
+            log::error!(target: "tradecore_eventbus.kafka", "plain (un)assign failed: {e}");
+        }
+        if assign {
+            self.assigned.store(true, Ordering::Release);
+        }
+        self.wake.wake();
+    }
+
     /// Fixes the start offsets of assigned partitions, or commits and gives up revoked ones.
     pub(super) fn apply_rebalance(
         &self,
@@ -325,14 +363,8 @@ impl ConsumerCtx {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let start = self.start_positions(consumer, tpl);
-                let assigned = if cooperative {
-                    consumer.incremental_assign(&start)
-                } else {
-                    consumer.assign(&start)
-                };
-                if let Err(e) = assigned {
-                    log::error!(target: "tradecore_eventbus.kafka", "assigning partitions failed: {e}");
-                }
+                // Tracked before librdkafka may fetch them: a record of an untracked
+                // partition could not be committed correctly.
                 {
                     let mut tracker = self.tracker();
                     for elem in start.elements() {
@@ -340,6 +372,14 @@ impl ConsumerCtx {
                         self.starts
                             .assigned(elem.topic(), elem.partition(), elem.offset());
                     }
+                }
+                let assigned = if cooperative {
+                    consumer.incremental_assign(&start)
+                } else {
+                    consumer.assign(&start)
+                };
+                if let Err(e) = assigned {
+                    log::error!(target: "tradecore_eventbus.kafka", "assigning partitions failed: {e}");
                 }
                 // Joined the group: the credentials work.
                 self.health.auth.clear();

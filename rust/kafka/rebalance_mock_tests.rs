@@ -63,3 +63,47 @@ async fn drain_never_waits_for_the_broker_while_an_assignment_is_fixed() {
     assert_eq!(read, want);
     consumer.close().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_applies_a_handed_over_rebalance_before_it_closes() {
+    let mock = cluster_with_events(2, 10).await;
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "closing-early");
+    settings.auto_offset_reset = OffsetReset::Latest;
+    settings.session_timeout_ms = 10_000;
+    settings.heartbeat_interval_ms = 500;
+    let consumer = KafkaConsumer::new(&settings).unwrap();
+    consumer.subscribe(&["events"]).unwrap();
+    let round_trip = Duration::from_millis(800);
+    mock.broker_round_trip_time(1, round_trip).unwrap();
+
+    // Drain until the assignment is handed over, then close at once.
+    let started = Instant::now();
+    while !consumer.context().rebalancer.busy() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never handed over"
+        );
+        assert!(!consumer.is_assigned());
+        consumer.drain(100).unwrap();
+        consumer.wait(Duration::from_millis(20)).await;
+    }
+    let closing = Instant::now();
+    let closer = std::sync::Arc::clone(&consumer);
+    tokio::task::spawn_blocking(move || closer.close())
+        .await
+        .unwrap()
+        .unwrap();
+    // The close waited for the assignment (its lookups take round trips) instead of
+    // returning while the rebalance thread still held the consumer.
+    assert!(!consumer.context().rebalancer.busy());
+    assert!(consumer.is_assigned());
+    assert!(
+        closing.elapsed() >= round_trip / 2,
+        "{:?}",
+        closing.elapsed()
+    );
+    assert!(matches!(
+        consumer.drain(1),
+        Err(super::error::Error::Closed(_))
+    ));
+}

@@ -7,54 +7,73 @@
 //! answers take seconds, and the whole event loop (publishers, other subscriptions, health
 //! checks) would stand still meanwhile. So a rebalance met by `drain` is handed to a
 //! thread of its own, and `drain` hands out nothing new until that thread has applied it:
-//! records keep librdkafka's order around the rebalance, and no record of a revoked
-//! partition is handed out after its last commit. librdkafka waits for the assign or
-//! unassign call, which may come from any thread (decision 127).
+//! records keep librdkafka's order around the rebalance, and no record of a new partition
+//! is handed out before its start is fixed. librdkafka waits for the assign or unassign
+//! call, which may come from any thread (decision 127).
 //!
-//! Polls elsewhere (`wait_assigned`, the close) may block their own thread; they apply a
-//! rebalance inline, after any handed-over one, so rebalances are always applied in order.
+//! A handed-over rebalance holds the consumer's handle, so it is always applied: a
+//! consumer that librdkafka left waiting for an assign call could never close. Polls
+//! elsewhere (`wait_assigned`, the close) apply a rebalance inline, after any handed-over
+//! one, so rebalances are always applied in order.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::TopicPartitionList;
 
-thread_local! {
-    /// Set while `drain` polls: a rebalance met there is handed over.
-    static HAND_OVER_HERE: Cell<bool> = const { Cell::new(false) };
-    /// Set on the rebalance thread: it never waits for itself.
-    static ON_REBALANCE_THREAD: Cell<bool> = const { Cell::new(false) };
+use crate::runtime::wake::Wake;
+
+/// What applies a rebalance to a consumer (its handle).
+pub trait Applies: Send + Sync + 'static {
+    /// Fixes start offsets and assigns, or commits and unassigns.
+    fn apply(&self, err: RDKafkaRespErr, tpl: &mut TopicPartitionList);
+    /// Only the assign or unassign call librdkafka waits for: used when `apply` panicked,
+    /// so that the consumer is never left waiting for it.
+    fn apply_plainly(&self, err: RDKafkaRespErr, tpl: &TopicPartitionList);
 }
 
-/// Applies one rebalance to the consumer; false when the consumer is gone (closing).
-pub type Apply = Arc<dyn Fn(RDKafkaRespErr, &mut TopicPartitionList) -> bool + Send + Sync>;
+thread_local! {
+    /// Set while `drain` polls: the rebalancer (by identity) that takes over a rebalance
+    /// met here, and the handle that will apply it.
+    static HAND_OVER_HERE: RefCell<Option<(usize, Arc<dyn Applies>)>> =
+        const { RefCell::new(None) };
+    /// Set on a rebalance thread: it never waits for itself.
+    static ON_REBALANCE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
-/// Hands rebalances met on this thread over until dropped (see the module docs).
+/// Hands rebalances of `rebalancer`'s consumer met on this thread over until dropped.
 pub struct HandOverHere {
-    before: bool,
+    before: Option<(usize, Arc<dyn Applies>)>,
 }
 
 impl HandOverHere {
-    /// Starts handing over on this thread; the previous state returns with the drop.
-    pub fn begin() -> Self {
+    pub fn begin(rebalancer: &Rebalancer, handle: Arc<dyn Applies>) -> Self {
         HandOverHere {
-            before: HAND_OVER_HERE.with(|h| h.replace(true)),
+            before: HAND_OVER_HERE.with(|h| h.replace(Some((rebalancer.id(), handle)))),
         }
     }
 }
 
 impl Drop for HandOverHere {
     fn drop(&mut self) {
-        HAND_OVER_HERE.with(|h| h.set(self.before));
+        let before = self.before.take();
+        HAND_OVER_HERE.with(|h| *h.borrow_mut() = before);
     }
+}
+
+struct Job {
+    err: RDKafkaRespErr,
+    tpl: TopicPartitionList,
+    handle: Arc<dyn Applies>,
 }
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<(RDKafkaRespErr, TopicPartitionList)>,
+    jobs: VecDeque<Job>,
     running: bool,
 }
 
@@ -63,6 +82,8 @@ struct Shared {
     idle: Condvar,
     /// Handed-over rebalances not yet applied: `drain` polls nothing meanwhile.
     busy: AtomicBool,
+    /// Woken when the last handed-over rebalance is applied: waiters look again.
+    wake: Arc<Wake>,
 }
 
 impl Shared {
@@ -73,30 +94,22 @@ impl Shared {
 
 pub struct Rebalancer {
     shared: Arc<Shared>,
-    apply: OnceLock<Apply>,
-    /// Called when the last handed-over rebalance is applied: waiters look again.
-    done: OnceLock<Arc<dyn Fn() + Send + Sync>>,
 }
 
-impl Default for Rebalancer {
-    fn default() -> Self {
+impl Rebalancer {
+    pub fn new(wake: Arc<Wake>) -> Self {
         Rebalancer {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue::default()),
                 idle: Condvar::new(),
                 busy: AtomicBool::new(false),
+                wake,
             }),
-            apply: OnceLock::new(),
-            done: OnceLock::new(),
         }
     }
-}
 
-impl Rebalancer {
-    /// Enables handing over: until this is called every rebalance is applied inline.
-    pub fn attach(&self, apply: Apply, done: Arc<dyn Fn() + Send + Sync>) {
-        let _ = self.apply.set(apply);
-        let _ = self.done.set(done);
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
     }
 
     /// Whether a handed-over rebalance is still to be applied.
@@ -107,23 +120,27 @@ impl Rebalancer {
     /// Called by the rebalance callback: true when the rebalance was handed over (the
     /// callback returns at once), false when the caller applies it now.
     pub fn hand_over(&self, err: RDKafkaRespErr, tpl: &TopicPartitionList) -> bool {
-        if !HAND_OVER_HERE.with(Cell::get) {
-            return false;
-        }
-        let (Some(apply), Some(done)) = (self.apply.get(), self.done.get()) else {
+        let handle = HAND_OVER_HERE.with(|h| match &*h.borrow() {
+            Some((id, handle)) if *id == self.id() => Some(Arc::clone(handle)),
+            _ => None,
+        });
+        let Some(handle) = handle else {
             return false;
         };
         let mut queue = self.shared.queue();
-        queue.jobs.push_back((err, tpl.clone()));
+        queue.jobs.push_back(Job {
+            err,
+            tpl: tpl.clone(),
+            handle,
+        });
         self.shared.busy.store(true, Ordering::Release);
         if queue.running {
             return true;
         }
         let shared = Arc::clone(&self.shared);
-        let (apply, done) = (Arc::clone(apply), Arc::clone(done));
         let spawned = std::thread::Builder::new()
             .name("eventbus-rebalance".into())
-            .spawn(move || run(&shared, &*apply, &*done));
+            .spawn(move || run(&shared));
         match spawned {
             Ok(_) => {
                 queue.running = true;
@@ -141,11 +158,10 @@ impl Rebalancer {
         }
     }
 
-    /// Waits until every handed-over rebalance is applied, so that one applied inline comes
-    /// after them. Never waits on the rebalance thread itself (a consumer dropped there
-    /// closes there).
+    /// Waits until every handed-over rebalance is applied. Never waits on the rebalance
+    /// thread itself (a consumer whose last handle is dropped there closes there).
     pub fn wait_idle(&self) {
-        if ON_REBALANCE_THREAD.with(Cell::get) {
+        if ON_REBALANCE_THREAD.with(std::cell::Cell::get) {
             return;
         }
         let mut queue = self.shared.queue();
@@ -159,11 +175,7 @@ impl Rebalancer {
     }
 }
 
-fn run(
-    shared: &Shared,
-    apply: &(dyn Fn(RDKafkaRespErr, &mut TopicPartitionList) -> bool + Send + Sync),
-    done: &(dyn Fn() + Send + Sync),
-) {
+fn run(shared: &Shared) {
     ON_REBALANCE_THREAD.with(|t| t.set(true));
     loop {
         let next = {
@@ -178,12 +190,22 @@ fn run(
                 }
             }
         };
-        let (err, mut tpl) = next;
-        if !apply(err, &mut tpl) {
-            // The consumer is closing: librdkafka revokes its partitions as it closes, and
-            // what was not committed is delivered again to their next owner.
-            log::debug!(target: "tradecore_eventbus.kafka", "consumer closed before its rebalance was applied");
+        let Job {
+            err,
+            mut tpl,
+            handle,
+        } = next;
+        // A panic must not end this thread with the queue marked running: `drain` would
+        // hand out nothing ever again and librdkafka would wait for the assign call.
+        if catch_unwind(AssertUnwindSafe(|| handle.apply(err, &mut tpl))).is_err() {
+            log::error!(target: "tradecore_eventbus.kafka", "applying a rebalance panicked; assigning or unassigning its partitions as they are");
+            if catch_unwind(AssertUnwindSafe(|| handle.apply_plainly(err, &tpl))).is_err() {
+                log::error!(target: "tradecore_eventbus.kafka", "assigning or unassigning after a panic panicked too");
+            }
         }
+        // Possibly the consumer's last handle: it then closes here (its own rebalances are
+        // applied inline on this thread, which never waits for itself).
+        drop(handle);
     }
-    done();
+    shared.wake.wake();
 }

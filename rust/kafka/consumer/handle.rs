@@ -5,10 +5,12 @@ use std::ptr::NonNull;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaRespErr;
+use rdkafka::TopicPartitionList;
 use rdkafka_sys as rdsys;
 
 use super::super::consumer_context::ConsumerCtx;
 use super::super::error::{Error, Result};
+use super::super::rebalancer::Applies;
 
 /// librdkafka's consumer queue, referenced only to read its length: a `poll` that returns
 /// nothing may have served a rebalance or commit event while messages still wait.
@@ -36,6 +38,20 @@ impl Drop for QueueRef {
 pub(super) struct Handle {
     pub(super) queue: QueueRef,
     pub(super) consumer: BaseConsumer<ConsumerCtx>,
+}
+
+impl Applies for Handle {
+    fn apply(&self, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        self.consumer
+            .context()
+            .apply_rebalance(&self.consumer, err, tpl);
+    }
+
+    fn apply_plainly(&self, err: RDKafkaRespErr, tpl: &TopicPartitionList) {
+        self.consumer
+            .context()
+            .apply_plainly(&self.consumer, err, tpl);
+    }
 }
 
 impl Handle {

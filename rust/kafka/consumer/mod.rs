@@ -56,7 +56,7 @@ impl KafkaConsumer {
     pub fn new(settings: &ConsumerSettings) -> Result<Arc<Self>> {
         let config = settings.client_config()?;
         let wake = Arc::new(Wake::default());
-        let ctx = ConsumerCtx::new(settings, wake.clone());
+        let ctx = ConsumerCtx::new(settings, &config, wake.clone());
         let mut consumer = BaseConsumer::from_config_and_context(&config, ctx)
             .map_err(|e| Error::from_kafka("create consumer", e))?;
         {
@@ -72,22 +72,6 @@ impl KafkaConsumer {
         .ok_or_else(|| Error::Internal("librdkafka gave no consumer queue".into()))?;
         let ctx = consumer.context().clone();
         let handle = Arc::new(Handle { queue, consumer });
-        {
-            // A rebalance met by `drain` is applied on a thread of its own (decision 127).
-            let weak = Arc::downgrade(&handle);
-            let woken = wake.clone();
-            ctx.rebalancer.attach(
-                Arc::new(move |err, tpl| match weak.upgrade() {
-                    Some(handle) => {
-                        let consumer = &handle.consumer;
-                        consumer.context().apply_rebalance(consumer, err, tpl);
-                        true
-                    }
-                    None => false,
-                }),
-                Arc::new(move || woken.wake()),
-            );
-        }
         {
             // While the credentials are refused, a metadata request now and then tells when
             // they work again (decision 48).
@@ -207,11 +191,13 @@ impl KafkaConsumer {
             let n = stash.len().min(max);
             stash.drain(..n).collect()
         };
-        // While a rebalance is being applied, nothing new is handed out (decision 127).
-        if out.len() < max && !self.ctx.rebalancer.busy() {
+        if out.len() < max {
             let handle = self.handle()?;
-            let _hand_over = HandOverHere::begin();
-            self.poll_into(&handle, &mut out, max, false)?;
+            // While a rebalance is being applied, nothing new is handed out (decision 127).
+            if !self.ctx.rebalancer.busy() {
+                let _hand_over = HandOverHere::begin(&self.ctx.rebalancer, handle.clone());
+                self.poll_into(&handle, &mut out, max, false)?;
+            }
         }
         if out.is_empty() {
             self.health().auth.check("consume")?;
@@ -322,6 +308,9 @@ impl KafkaConsumer {
             return Ok(());
         }
         self.wake.wake_all();
+        // A rebalance handed over is applied first: its revoke commits, and the close below
+        // is then the real one (nothing is handed over once `closed` is set).
+        self.ctx.rebalancer.wait_idle();
         let handle = self
             .handle
             .write()
