@@ -199,6 +199,28 @@ impl ConsumerCtx {
     }
 }
 
+fn is_cooperative(consumer: &BaseConsumer<ConsumerCtx>) -> bool {
+    matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    )
+}
+
+/// The assign (`assign`) or unassign call librdkafka waits for after a rebalance event, in
+/// the group's protocol: incremental for cooperative, the whole assignment for eager.
+fn switch_assignment(
+    consumer: &BaseConsumer<ConsumerCtx>,
+    assign: bool,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
+    match (assign, is_cooperative(consumer)) {
+        (true, true) => consumer.incremental_assign(tpl),
+        (true, false) => consumer.assign(tpl),
+        (false, true) => consumer.incremental_unassign(tpl),
+        (false, false) => consumer.unassign(),
+    }
+}
+
 /// What the committed-offset lookup says of one newly assigned partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CommittedStart {
@@ -329,18 +351,8 @@ impl ConsumerCtx {
         err: RDKafkaRespErr,
         tpl: &TopicPartitionList,
     ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
         let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
-        let done = match (assign, cooperative) {
-            (true, true) => consumer.incremental_assign(tpl),
-            (true, false) => consumer.assign(tpl),
-            (false, true) => consumer.incremental_unassign(tpl),
-            (false, false) => consumer.unassign(),
-        };
-        if let Err(e) = done {
+        if let Err(e) = switch_assignment(consumer, assign, tpl) {
             log::error!(target: "tradecore_eventbus.kafka", "plain (un)assign failed: {e}");
         }
         if assign {
@@ -354,12 +366,8 @@ impl ConsumerCtx {
         &self,
         consumer: &BaseConsumer<Self>,
         err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
+        tpl: &TopicPartitionList,
     ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let start = self.start_positions(consumer, tpl);
@@ -373,12 +381,7 @@ impl ConsumerCtx {
                             .assigned(elem.topic(), elem.partition(), elem.offset());
                     }
                 }
-                let assigned = if cooperative {
-                    consumer.incremental_assign(&start)
-                } else {
-                    consumer.assign(&start)
-                };
-                if let Err(e) = assigned {
+                if let Err(e) = switch_assignment(consumer, true, &start) {
                     log::error!(target: "tradecore_eventbus.kafka", "assigning partitions failed: {e}");
                 }
                 // Joined the group: the credentials work.
@@ -415,12 +418,7 @@ impl ConsumerCtx {
                         }
                     }
                 }
-                let unassigned = if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                };
-                if let Err(e) = unassigned {
+                if let Err(e) = switch_assignment(consumer, false, tpl) {
                     log::error!(target: "tradecore_eventbus.kafka", "unassigning partitions failed: {e}");
                 }
                 self.stats.rebalances.fetch_add(1, Ordering::Release);
@@ -429,7 +427,7 @@ impl ConsumerCtx {
                 let code: RDKafkaErrorCode = other.into();
                 log::error!(target: "tradecore_eventbus.kafka", "rebalance error: {code}");
                 self.tracker().take_dirty();
-                if !cooperative {
+                if !is_cooperative(consumer) {
                     let _ = consumer.unassign();
                     self.starts.clear();
                 }

@@ -2,26 +2,40 @@
 //! that drains (the asyncio event loop's, in the package) never waits for the broker's
 //! answers to it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
 
 use super::consumer::KafkaConsumer;
 use super::mock_tests::{cluster_with_events, producer, records, take_all};
 use super::settings::{ConsumerSettings, OffsetReset};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drain_never_waits_for_the_broker_while_an_assignment_is_fixed() {
-    let mock = cluster_with_events(2, 40).await;
-    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "slow-answers");
-    // `latest` asks for each new partition's end offset on top of the committed offsets:
-    // three round trips on the way to the assignment.
+/// How long every answer of the mock broker takes once the consumer subscribed.
+const ROUND_TRIP: Duration = Duration::from_millis(800);
+
+/// A consumer of "events" in `group`, subscribed, with every answer of the broker taking
+/// [`ROUND_TRIP`] from now on. `latest` asks for each new partition's end offset on top of
+/// the committed offsets: three round trips on the way to an assignment of two partitions.
+fn subscribed_with_slow_answers(
+    mock: &MockCluster<'static, DefaultProducerContext>,
+    group: &str,
+) -> Arc<KafkaConsumer> {
+    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), group);
     settings.auto_offset_reset = OffsetReset::Latest;
     settings.session_timeout_ms = 10_000;
     settings.heartbeat_interval_ms = 500;
     let consumer = KafkaConsumer::new(&settings).unwrap();
     consumer.subscribe(&["events"]).unwrap();
-    // From now on every answer of the broker takes this long.
-    let round_trip = Duration::from_millis(800);
-    mock.broker_round_trip_time(1, round_trip).unwrap();
+    mock.broker_round_trip_time(1, ROUND_TRIP).unwrap();
+    consumer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_never_waits_for_the_broker_while_an_assignment_is_fixed() {
+    let mock = cluster_with_events(2, 40).await;
+    let consumer = subscribed_with_slow_answers(&mock, "slow-answers");
 
     let started = Instant::now();
     let mut drains = 0;
@@ -43,8 +57,8 @@ async fn drain_never_waits_for_the_broker_while_an_assignment_is_fixed() {
     assert!(drains > 1);
     // Before decision 127 the drain that met the assignment took three round trips.
     assert!(
-        slowest < round_trip / 2,
-        "a drain waited {slowest:?} with answers taking {round_trip:?}"
+        slowest < ROUND_TRIP / 2,
+        "a drain waited {slowest:?} with answers taking {ROUND_TRIP:?}"
     );
 
     // The start offsets were fixed before the consumer reported itself assigned: what is
@@ -67,14 +81,7 @@ async fn drain_never_waits_for_the_broker_while_an_assignment_is_fixed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_applies_a_handed_over_rebalance_before_it_closes() {
     let mock = cluster_with_events(2, 10).await;
-    let mut settings = ConsumerSettings::new(mock.bootstrap_servers(), "closing-early");
-    settings.auto_offset_reset = OffsetReset::Latest;
-    settings.session_timeout_ms = 10_000;
-    settings.heartbeat_interval_ms = 500;
-    let consumer = KafkaConsumer::new(&settings).unwrap();
-    consumer.subscribe(&["events"]).unwrap();
-    let round_trip = Duration::from_millis(800);
-    mock.broker_round_trip_time(1, round_trip).unwrap();
+    let consumer = subscribed_with_slow_answers(&mock, "closing-early");
 
     // Drain until the assignment is handed over, then close at once.
     let started = Instant::now();
@@ -88,7 +95,7 @@ async fn close_applies_a_handed_over_rebalance_before_it_closes() {
         consumer.wait(Duration::from_millis(20)).await;
     }
     let closing = Instant::now();
-    let closer = std::sync::Arc::clone(&consumer);
+    let closer = Arc::clone(&consumer);
     tokio::task::spawn_blocking(move || closer.close())
         .await
         .unwrap()
@@ -98,7 +105,7 @@ async fn close_applies_a_handed_over_rebalance_before_it_closes() {
     assert!(!consumer.context().rebalancer.busy());
     assert!(consumer.is_assigned());
     assert!(
-        closing.elapsed() >= round_trip / 2,
+        closing.elapsed() >= ROUND_TRIP / 2,
         "{:?}",
         closing.elapsed()
     );

@@ -16,7 +16,7 @@
 //! elsewhere (`wait_assigned`, the close) apply a rebalance inline, after any handed-over
 //! one, so rebalances are always applied in order.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +30,7 @@ use crate::runtime::wake::Wake;
 /// What applies a rebalance to a consumer (its handle).
 pub trait Applies: Send + Sync + 'static {
     /// Fixes start offsets and assigns, or commits and unassigns.
-    fn apply(&self, err: RDKafkaRespErr, tpl: &mut TopicPartitionList);
+    fn apply(&self, err: RDKafkaRespErr, tpl: &TopicPartitionList);
     /// Only the assign or unassign call librdkafka waits for: used when `apply` panicked,
     /// so that the consumer is never left waiting for it.
     fn apply_plainly(&self, err: RDKafkaRespErr, tpl: &TopicPartitionList);
@@ -42,7 +42,7 @@ thread_local! {
     static HAND_OVER_HERE: RefCell<Option<(usize, Arc<dyn Applies>)>> =
         const { RefCell::new(None) };
     /// Set on a rebalance thread: it never waits for itself.
-    static ON_REBALANCE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ON_REBALANCE_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Hands rebalances of `rebalancer`'s consumer met on this thread over until dropped.
@@ -161,7 +161,7 @@ impl Rebalancer {
     /// Waits until every handed-over rebalance is applied. Never waits on the rebalance
     /// thread itself (a consumer whose last handle is dropped there closes there).
     pub fn wait_idle(&self) {
-        if ON_REBALANCE_THREAD.with(std::cell::Cell::get) {
+        if ON_REBALANCE_THREAD.with(Cell::get) {
             return;
         }
         let mut queue = self.shared.queue();
@@ -190,14 +190,10 @@ fn run(shared: &Shared) {
                 }
             }
         };
-        let Job {
-            err,
-            mut tpl,
-            handle,
-        } = next;
+        let Job { err, tpl, handle } = next;
         // A panic must not end this thread with the queue marked running: `drain` would
         // hand out nothing ever again and librdkafka would wait for the assign call.
-        if catch_unwind(AssertUnwindSafe(|| handle.apply(err, &mut tpl))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| handle.apply(err, &tpl))).is_err() {
             log::error!(target: "tradecore_eventbus.kafka", "applying a rebalance panicked; assigning or unassigning its partitions as they are");
             if catch_unwind(AssertUnwindSafe(|| handle.apply_plainly(err, &tpl))).is_err() {
                 log::error!(target: "tradecore_eventbus.kafka", "assigning or unassigning after a panic panicked too");

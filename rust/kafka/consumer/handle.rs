@@ -41,7 +41,7 @@ pub(super) struct Handle {
 }
 
 impl Applies for Handle {
-    fn apply(&self, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+    fn apply(&self, err: RDKafkaRespErr, tpl: &TopicPartitionList) {
         self.consumer
             .context()
             .apply_rebalance(&self.consumer, err, tpl);
